@@ -15,7 +15,11 @@ from ide.errors import UserError
 def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--config", required=required, help="YAML config (configs/*.yaml)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config value, e.g. --set data.root=../shared/data/CUFS (repeatable; YAML-parsed)",
     )
 
@@ -27,16 +31,18 @@ def _cfg(args: argparse.Namespace):
 
 
 def cmd_coarse(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
     from ide.pgm.run import coarse_split
 
-    coarse_split(_cfg(args), split=args.split, out=Path(args.out))
+    coarse_split(cfg, split=args.split, out=Path(args.out))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
     from ide.train import train
 
-    train(_cfg(args), resume=args.resume)
+    train(cfg, resume=args.resume)
     return 0
 
 
@@ -44,11 +50,19 @@ def cmd_test(args: argparse.Namespace) -> int:
     from ide.pipeline import test_command
 
     if (args.split is None) == (args.photos is None):
-        raise UserError("ide test needs exactly one of --split (a dataset split) or --photos (a file or folder)")
+        raise UserError(
+            "ide test needs exactly one of --split (a dataset split) or --photos (a file or folder)"
+        )
     return test_command(
-        checkpoint=Path(args.checkpoint), out=Path(args.out), config=args.config, overrides=args.overrides,
-        split=args.split, photos=None if args.photos is None else Path(args.photos), align=args.align,
-        batch=args.batch, device=args.device,
+        checkpoint=Path(args.checkpoint),
+        out=Path(args.out),
+        config=args.config,
+        overrides=args.overrides,
+        split=args.split,
+        photos=None if args.photos is None else Path(args.photos),
+        align=args.align,
+        batch=args.batch,
+        device=args.device,
     )
 
 
@@ -56,8 +70,12 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from ide.metrics.folder import score_folders
 
     score_folders(
-        pred=Path(args.pred), gt=Path(args.gt), json_path=args.json, csv_path=args.csv,
-        allow_missing=args.allow_missing, device=args.device,
+        pred=Path(args.pred),
+        gt=Path(args.gt),
+        json_path=args.json,
+        csv_path=args.csv,
+        allow_missing=args.allow_missing,
+        device=args.device,
     )
     return 0
 
@@ -85,19 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("coarse", help="stage 1: coarse sketches of every photo of a split")
     _add_config(p)
-    p.add_argument("--split", required=True, choices=["train", "test"],
-                   help="which split; for train each photo's own pair is left out of the bank")
+    p.add_argument(
+        "--split",
+        required=True,
+        choices=["train", "test"],
+        help="which split; for train each photo's own pair is left out of the bank",
+    )
     p.add_argument("--out", required=True, help="output folder for <id>.png (gray 8-bit)")
     p.set_defaults(func=cmd_coarse)
 
-    p = sub.add_parser("train", help="stage 2: train the MLA-GAN refiner (makes coarse sketches if not cached)")
+    p = sub.add_parser(
+        "train", help="stage 2: train the MLA-GAN refiner (makes coarse sketches if not cached)"
+    )
     _add_config(p)
-    p.add_argument("--resume", action="store_true", help="continue from <log.dir>/<train.name>/checkpoints/last.pt")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from <log.dir>/<train.name>/checkpoints/last.pt"
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("test", help="full pipeline photo → coarse → refined on a split or on any photos")
     _add_config(p, required=False)
-    p.add_argument("--checkpoint", required=True, help="a checkpoint written by ide train (best.pt or last.pt)")
+    p.add_argument(
+        "--checkpoint", required=True, help="a checkpoint written by ide train (best.pt or last.pt)"
+    )
     p.add_argument("--split", choices=["train", "test"], help="run on this split of the config's data.root")
     p.add_argument("--photos", help="a photo file or a folder of photos (instead of --split)")
     p.add_argument("--align", action="store_true", help="detect face and eyes and align to 200x250 first")
@@ -111,8 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt", required=True, help="folder of ground-truth sketches <id>.<ext>")
     p.add_argument("--json", help="write the summary and per-image scores as JSON here")
     p.add_argument("--csv", help="write one row per image as CSV here")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="score the ids present in both folders instead of failing on the others")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score the ids present in both folders instead of failing on the others",
+    )
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     p.set_defaults(func=cmd_metrics)
 

@@ -138,10 +138,15 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise UserError(f"config key '{key}' must have {len(args)} items, got {value!r}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -163,9 +168,7 @@ def _build(cls: type, values: dict, prefix: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in values if k not in names]
     if unknown:
-        raise UserError(
-            f"unknown config key '{prefix}{unknown[0]}'; valid keys here: {', '.join(names)}"
-        )
+        raise UserError(f"unknown config key '{prefix}{unknown[0]}'; valid keys here: {', '.join(names)}")
     kwargs = {k: _convert(v, hints[k], prefix + k) for k, v in values.items()}
     return cls(**kwargs)
 
@@ -221,7 +224,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             if packaged.is_file():
                 p = packaged
             else:
-                raise UserError(f"config file {path} not found; pass --config with a YAML file (see configs/)")
+                raise UserError(
+                    f"config file {path} not found; pass --config with a YAML file (see configs/)"
+                )
         try:
             values = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as err:

@@ -44,7 +44,10 @@ class PairedSplit:
     def subset(self, index: list[int] | np.ndarray) -> PairedSplit:
         index = list(index)
         return PairedSplit(
-            tuple(self.ids[i] for i in index), self.photos[index], self.sketches[index], self.photo_gray,
+            tuple(self.ids[i] for i in index),
+            self.photos[index],
+            self.sketches[index],
+            self.photo_gray,
             self.name,
         )
 
@@ -64,13 +67,17 @@ def subset_of(pair_id: str) -> str:
 
 def _index_folder(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
-        raise UserError(f"folder {folder} not found; a dataset split needs photos/ and sketches/ (see datasets/)")
+        raise UserError(
+            f"folder {folder} not found; a dataset split needs photos/ and sketches/ (see datasets/)"
+        )
     found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_file() or not is_image_file(p):
             continue
         if p.stem in found:
-            raise UserError(f"two files with id '{p.stem}' in {folder} ({found[p.stem].name}, {p.name}); keep one")
+            raise UserError(
+                f"two files with id '{p.stem}' in {folder} ({found[p.stem].name}, {p.name}); keep one"
+            )
         found[p.stem] = p
     return found
 
@@ -84,14 +91,18 @@ def scan_pairs(root: str | Path, split: str) -> list[tuple[str, Path, Path]]:
         raise UserError(f"no images in {base / 'photos'}: the split is empty; add png/jpg/bmp photos")
     for pid, p in photos.items():
         if pid not in sketches:
-            raise UserError(f"photo {p} has no sketch {base / 'sketches' / pid}.*; add it or remove the photo")
+            raise UserError(
+                f"photo {p} has no sketch {base / 'sketches' / pid}.*; add it or remove the photo"
+            )
     for sid, s in sketches.items():
         if sid not in photos:
             raise UserError(f"sketch {s} has no photo {base / 'photos' / sid}.*; add it or remove the sketch")
     return [(i, photos[i], sketches[i]) for i in sorted(photos)]
 
 
-def _load_pair(item: tuple[str, Path, Path], size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, bool]:
+def _load_pair(
+    item: tuple[str, Path, Path], size: tuple[int, int] | None
+) -> tuple[np.ndarray, np.ndarray, bool]:
     _, photo_path, sketch_path = item
     photo = read_image(photo_path, "RGB")
     sketch = read_image(sketch_path, "L")
@@ -110,9 +121,7 @@ def _load_pair(item: tuple[str, Path, Path], size: tuple[int, int] | None) -> tu
     return photo, sketch, gray
 
 
-def load_split(
-    root: str | Path, split: str, size: tuple[int, int] | None = (HEIGHT, WIDTH)
-) -> PairedSplit:
+def load_split(root: str | Path, split: str, size: tuple[int, int] | None = (HEIGHT, WIDTH)) -> PairedSplit:
     """Scan, validate and decode one split.
 
     Args:
