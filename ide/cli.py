@@ -47,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from ide.pipeline import test_command
+    from ide.inference import test_command
 
     if (args.split is None) == (args.photos is None):
         raise UserError(

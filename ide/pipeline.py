@@ -1,0 +1,116 @@
+"""Photo → coarse (stage 1) → refined (stage 2): the glue used by `ide test`, training validation and users.
+
+from ide.pipeline import Synthesizer
+synth = Synthesizer.from_checkpoint("runs/cufs/checkpoints/best.pt")
+sketch = synth(photo)            # uint8 [250, 200] from an aligned uint8 [250, 200, 3] photo
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ide.checkpoint import load_checkpoint
+from ide.config import Config, apply_overrides, from_dict
+from ide.data.io import to_gray
+from ide.data.stage2 import make_inputs
+from ide.models import build_generator
+from ide.pgm.synthesis import coarse_sketches
+from ide.precision import autocast, resolve_device
+
+
+@torch.no_grad()
+def refine(
+    g: nn.Module,
+    inputs: torch.Tensor,
+    out_size: tuple[int, int],
+    device: torch.device,
+    precision: str = "auto",
+    batch: int = 8,
+) -> np.ndarray:
+    """Run the generator on [N, C, h, w] inputs in [0,1]; returns uint8 [N, H, W] at `out_size` (H, W).
+
+    An output of another size (odd input sizes at scale 2) is resized bicubically to `out_size`.
+    """
+    was_training = g.training
+    g.eval()
+    outs = []
+    for i in range(0, inputs.shape[0], batch):
+        x = inputs[i : i + batch].to(device)
+        with autocast(device, precision):
+            y = g(x)
+        y = y.float()
+        if tuple(y.shape[-2:]) != tuple(out_size):
+            y = F.interpolate(y, size=tuple(out_size), mode="bicubic", align_corners=False)
+        outs.append((y[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+    g.train(was_training)
+    return np.concatenate(outs)
+
+
+def score_arrays(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Mean FSIM / SSIM / PSNR of uint8 [N,H,W] predictions against uint8 [N,H,W] ground truth."""
+    from ide.metrics import score_batch
+
+    p = torch.from_numpy(pred[:, None]).double()
+    t = torch.from_numpy(gt[:, None]).double()
+    scores = score_batch(p, t)
+    return {k: float(v.mean()) for k, v in scores.items()}
+
+
+def image_grid(columns: list[np.ndarray], n: int, gap: int = 2) -> np.ndarray:
+    """Rows of up to `n` samples, one column per uint8 [N,H,W] array, white gaps: uint8 [rows*(H+gap), cols*(W+gap)]."""
+    n = min(n, columns[0].shape[0])
+    h, w = columns[0].shape[1:3]
+    grid = np.full((n * (h + gap) - gap, len(columns) * (w + gap) - gap), 255, np.uint8)
+    for r in range(n):
+        for c, col in enumerate(columns):
+            grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = col[r]
+    return grid
+
+
+class Synthesizer:
+    """Stage 1 + stage 2 from one self-contained checkpoint (generator, config and stage-1 bank)."""
+
+    def __init__(self, cfg: Config, generator: nn.Module, bank: dict, device: torch.device):
+        self.cfg = cfg
+        self.g = generator.to(device).eval()
+        self.bank_photos = bank["bank_photos"].numpy()
+        self.bank_sketches = bank["bank_sketches"].numpy()
+        self.bank_ids = list(bank["bank_ids"])
+        self.bank_photo_gray = bool(bank.get("bank_photo_gray", False))
+        self.device = device
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, overrides: list[str] | None = None, device: str = "auto"
+    ) -> Synthesizer:
+        ck = load_checkpoint(path)
+        cfg = from_dict(apply_overrides(ck["config"], overrides or []))
+        g = build_generator(cfg.model)
+        g.load_state_dict(ck["generator"])
+        return cls(cfg, g, ck, resolve_device(device))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the photos the bank holds; inputs must match it."""
+        return tuple(self.bank_photos.shape[1:3])
+
+    def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
+        """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
+        gray = to_gray(photos) if photos.ndim == 4 else photos
+        return coarse_sketches(self.bank_photos, self.bank_sketches, gray, self.cfg.stage1, progress=progress)
+
+    def refine(self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8) -> np.ndarray:
+        """Stage 2 on uint8 [N,H,W] coarse sketches (photos used when the model is photo-conditioned)."""
+        gray = to_gray(photos) if photos.ndim == 4 else photos
+        inputs = make_inputs(coarse, gray if self.cfg.model.photo_condition else None, self.cfg.model.scale)
+        return refine(self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch)
+
+    def __call__(self, photo: np.ndarray) -> np.ndarray:
+        """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""
+        photos = photo[None]
+        return self.refine(self.coarse(photos), photos)[0]
