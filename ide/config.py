@@ -53,6 +53,8 @@ class ModelConfig:
     attn_relu: bool = True  # the original's ReLU before the spatial-attention sigmoid
     photo_condition: bool = False  # also feed the (gray) photo to the generator
     discriminator: str = "vgg128"  # vgg128 | patch
+    disc_channels: int = 64  # base width of the discriminator
+    patch_layers: int = 3  # strided layers of the PatchGAN discriminator (3: 70x70 receptive field)
 
 
 @dataclass(frozen=True)

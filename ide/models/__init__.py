@@ -1,0 +1,44 @@
+"""Stage-2 networks: MLA-Net generator and the discriminators; the one place config becomes networks."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ide.config import ModelConfig
+from ide.errors import UserError
+from ide.models.discriminator import PatchDiscriminator, VGGDiscriminator
+from ide.models.fam import FAM
+from ide.models.generator import MLANet
+from ide.models.mab import MAB
+
+__all__ = ["FAM", "MAB", "MLANet", "PatchDiscriminator", "VGGDiscriminator"]
+__all__ += ["build_discriminator", "build_generator", "generator_in_channels"]
+
+
+def generator_in_channels(cfg: ModelConfig) -> int:
+    """Input channels of the generator: the sketch's, plus one for the gray photo when conditioned."""
+    return cfg.in_channels + (1 if cfg.photo_condition else 0)
+
+
+def build_generator(cfg: ModelConfig) -> MLANet:
+    """MLA-Net as `cfg` describes it (input: coarse sketch [+ gray photo], channels first)."""
+    return MLANet(
+        in_channels=generator_in_channels(cfg),
+        out_channels=cfg.out_channels,
+        channels=cfg.channels,
+        n_fam=cfg.n_fam,
+        reduced=cfg.reduced,
+        scale=cfg.scale,
+        attn_relu=cfg.attn_relu,
+    )
+
+
+def build_discriminator(cfg: ModelConfig) -> nn.Module:
+    """`model.discriminator`: vgg128 (128x128 crops, logits [B, 1]) or patch (any size, logit map)."""
+    if cfg.discriminator == "vgg128":
+        return VGGDiscriminator(in_channels=cfg.out_channels, base=cfg.disc_channels)
+    if cfg.discriminator == "patch":
+        return PatchDiscriminator(
+            in_channels=cfg.out_channels, base=cfg.disc_channels, n_layers=cfg.patch_layers
+        )
+    raise UserError(f"model.discriminator '{cfg.discriminator}' is not one of: vgg128, patch")

@@ -1,0 +1,163 @@
+"""Stage-2 losses: pixel L1, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
+
+Images are [B, C, H, W] in [0, 1] (C = 1 for sketches; repeated to 3 channels for VGG).
+Nothing here downloads: VGG19 weights come from torchvision's cache folder or a given file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ide.errors import UserError
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1) checkpoint name
+VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
+# torchvision's VGG19 `features`: conv widths per block, each block ends with a 2x2 max-pool
+_VGG19_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error (L1), computed in fp32; both [B, C, H, W] in [0, 1]."""
+    return F.l1_loss(pred.float(), target.float())
+
+
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """Vanilla GAN loss: BCE with logits against all-ones (`real`) or all-zeros targets, in fp32."""
+    logits = logits.float()
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def vgg19_layer_names() -> list[str]:
+    """Names of torchvision's `vgg19().features` layers by index: conv1_1, relu1_1, ..., pool5."""
+    names = []
+    for b, widths in enumerate(_VGG19_BLOCKS, start=1):
+        for i in range(1, len(widths) + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def vgg19_features(last: str) -> nn.Sequential:
+    """VGG19's feature layers up to and including `last` (e.g. 'conv5_4': before its ReLU).
+
+    Indices match torchvision's `vgg19().features`, so its state-dict keys (`features.N.*`) load.
+    """
+    names = vgg19_layer_names()
+    if last not in names:
+        raise UserError(f"loss.perceptual.layer '{last}' is not a VGG19 layer; valid: conv1_1 ... conv5_4")
+    layers: list[nn.Module] = []
+    prev = 3
+    for widths in _VGG19_BLOCKS:
+        for width in widths:
+            layers += [nn.Conv2d(prev, width, 3, padding=1), nn.ReLU(inplace=True)]
+            prev = width
+        layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(*layers[: names.index(last) + 1])
+
+
+def resolve_vgg_weights(weights: str) -> Path | None:
+    """'torchvision' → the file in torch's hub cache; a path → itself; 'random' → None. Never downloads.
+
+    Raises UserError (naming `loss.perceptual.weights`) when the file is not there.
+    """
+    if weights == "random":
+        return None
+    if weights == "torchvision":
+        path = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+        if not path.is_file():
+            raise UserError(
+                f"loss.perceptual.weights=torchvision: ImageNet VGG19 weights not found at {path}; "
+                f"download {VGG19_URL} and put it exactly there, or set loss.perceptual.weights to the "
+                "path of a VGG19 .pth state dict, or to none to train without the perceptual loss"
+            )
+        return path
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"loss.perceptual.weights: file {path} not found; give the path of a VGG19 state dict "
+            "(.pth, e.g. torchvision's vgg19-dcbb9e9d.pth), torchvision, or none"
+        )
+    return path
+
+
+def _load_features_state(path: Path, features: nn.Sequential) -> None:
+    """Load `features.N.*` (or bare `N.*`) tensors of a VGG19 state dict into `features`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise UserError(f"loss.perceptual.weights: cannot read {path} as a state dict ({err})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    wanted = features.state_dict().keys()
+    picked = {}
+    for key in wanted:
+        for candidate in (f"features.{key}", key):
+            if candidate in state:
+                picked[key] = state[candidate]
+                break
+    missing = [k for k in wanted if k not in picked]
+    if missing:
+        raise UserError(
+            f"loss.perceptual.weights: {path} is not a VGG19 state dict (no 'features.{missing[0]}')"
+        )
+    try:
+        features.load_state_dict(picked)
+    except RuntimeError as err:
+        first = str(err).splitlines()[-1].strip()
+        raise UserError(f"loss.perceptual.weights: {path} does not fit VGG19 ({first})") from None
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between VGG19 features (default conv5_4, before ReLU) of prediction and target.
+
+    Args:
+        weights: 'torchvision' (torch's hub cache, never downloaded), a path to a VGG19 state dict,
+            'none' (loss disabled: `enabled` is False and the loss is 0), or 'random' (random init,
+            for tests and benchmarks).
+        layer: the VGG19 layer whose output is compared ('conv5_4', 'relu3_4', ...).
+
+    Inputs: [B, 1 or 3, H, W] in [0, 1]; 1 channel is repeated to 3, then ImageNet-normalised.
+    The VGG is frozen (no parameter gradients, eval mode); the target's features take no gradient.
+    """
+
+    def __init__(self, weights: str = "torchvision", layer: str = "conv5_4") -> None:
+        super().__init__()
+        self.enabled = weights != "none"
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.features = vgg19_features(layer) if self.enabled else nn.Sequential()
+        if self.enabled:
+            path = resolve_vgg_weights(weights)
+            if path is None:  # random: torchvision's VGG init, so deep features are not vanishingly small
+                for m in self.features.modules():
+                    if isinstance(m, nn.Conv2d):
+                        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                        nn.init.zeros_(m.bias)
+            else:
+                _load_features_state(path, self.features)
+        self.features.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        """Stays in eval mode whatever the caller asks (a frozen feature extractor)."""
+        return super().train(False)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.features((x - self.mean.to(x.dtype)) / self.std.to(x.dtype))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """pred, target: [B, C, H, W] in [0, 1] → scalar fp32 loss (0 when disabled)."""
+        if not self.enabled:
+            return pred.new_zeros((), dtype=torch.float32)
+        with torch.no_grad():
+            target_features = self._features(target)
+        return F.l1_loss(self._features(pred).float(), target_features.float())

@@ -1,0 +1,105 @@
+"""Device, precision and memory layout choices for training and inference.
+
+`train.precision: auto` means: fp16 mixed precision (autocast + grad scaler) on CUDA; bf16
+autocast on CPUs with native bf16 (AMX or AVX512-BF16); plain fp32 elsewhere. On a CPU
+without native bf16 (e.g. AVX2-only), oneDNN's bf16 convolutions are 10-50x *slower* than fp32,
+so `auto` never picks bf16 there. Master weights and optimizer state are always fp32: autocast
+casts per op, it never changes the parameters.
+
+Per-layer choices live where the layer is (see `fp32_on_cpu`, used by MAB's depthwise conv).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ide.errors import UserError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → cuda if available else cpu; 'cpu', 'cuda', 'cuda:N' as given (UserError if absent)."""
+    name = name.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device '{name}' asked for but CUDA is not available here; use auto or cpu")
+        return torch.device(name)
+    raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+
+
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AMX-BF16 or AVX512-BF16 flags)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        flags: set[str] = set()
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+                break
+        return bool(flags & {"amx_bf16", "avx512_bf16"})
+    # no /proc (macOS, Windows): ask torch's own CPU probe where it has one
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' | 'fp32' | 'bf16' | 'fp16' → the concrete one used on `device` ('fp32', 'bf16' or 'fp16')."""
+    if precision not in PRECISIONS:
+        raise UserError(f"train.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError("train.precision fp16 needs a CUDA device; use auto, fp32 or bf16 on CPU")
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context for `precision` on `device` (a no-op context for fp32)."""
+    resolved = resolve_precision(precision, device)
+    if resolved == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if resolved == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """A loss scaler, enabled only for fp16 (bf16 and fp32 have fp32's exponent range)."""
+    enabled = resolve_precision(precision, device) == "fp16"
+    return torch.amp.GradScaler(device.type, enabled=enabled)
+
+
+def fp32_on_cpu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`layer(x)` computed in fp32 when CPU autocast is on, as autocast would otherwise use bf16.
+
+    For layer kinds whose oneDNN bf16 kernels are slower than fp32 (the 5x5 depthwise conv's
+    backward: ~2x, BENCHMARKS.md). The result is fp32; on CUDA or without autocast this is `layer(x)`.
+    """
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return layer(x.float())
+    return layer(x)
+
+
+def to_layout(obj, channels_last: bool):
+    """A module or 4-D tensor in channels-last (NHWC) memory when `channels_last`, else unchanged.
+
+    oneDNN's fp32 convolutions run ~1.3-2x faster on NHWC than on NCHW tensors (no reorders).
+    """
+    if not channels_last:
+        return obj
+    if isinstance(obj, torch.Tensor) and obj.dim() != 4:
+        return obj
+    return obj.to(memory_format=torch.channels_last)
