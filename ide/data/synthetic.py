@@ -1,0 +1,408 @@
+"""Synthetic aligned face photo/sketch pairs: the embedded default dataset of `ide demo` and most tests.
+
+Each identity comes from its own `np.random.default_rng`: face shape (ellipse + jaw taper), hair
+(cut, colour, volume, fringe), brows, eyes, nose, mouth, skin tone, clothes, background, lighting.
+The photo is a shaded cartoon (directional light, soft edges, sensor noise). The sketch is a pencil
+drawing of the same geometry on paper: contour strokes, hair as strokes that follow the hair flow,
+the shadowed side of the face hatched in proportion to the photo's shading, darker hatching for
+darker hair, lips and clothes. So a sketch is consistently related to its photo across identities,
+yet not a pixelwise function of it: the photo background never reaches the paper, and stroke
+phase, jitter and paper grain are random.
+
+Layout (CUFS): 200x250 (W x H), eye centres near (75,125) and (127,125). Identities alternate
+between two subsets: `SYNA` (light from the left, light backgrounds, fine lines) and `SYNB` (light
+from the right, darker backgrounds, heavier lines), so per-subset reports have something to split.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ide.data.folders import HEIGHT, WIDTH, PairedSplit
+from ide.data.io import write_png
+
+S = 2  # the sketch is drawn at 2x and area-downsampled: thin antialiased pencil strokes
+H2, W2 = HEIGHT * S, WIDTH * S
+SHIFT = 2  # cv2 fixed-point bits: drawing coordinates carry 1/4 pixel
+AA = cv2.LINE_AA
+_Y, _X = (g.astype(np.float32) for g in np.mgrid[0:HEIGHT, 0:WIDTH])
+HAIR = np.array([[28, 24, 24], [62, 42, 30], [112, 76, 48], [196, 160, 100], [150, 148, 145], [130, 58, 34]])
+
+
+def _p(xy, res: int = 1) -> np.ndarray:
+    """1x float points [..., 2] → int32 cv2 points (with `shift=SHIFT`) on a canvas `res` times larger."""
+    return np.round(((np.asarray(xy, np.float64) + 0.5) * res - 0.5) * (1 << SHIFT)).astype(np.int32)
+
+
+def _c(colour) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.atleast_1d(colour))
+
+
+def _sample(rng: np.random.Generator, style: int) -> dict:
+    """All geometry, colours and lighting of one identity, in 1x pixel coordinates."""
+    u = rng.uniform
+    mid, eye_y, half = 101 + u(-2, 2), 125 + u(-2, 2), 26 + u(-2.5, 2.5)
+    g = {"style": style, "eyes": [(mid - half, eye_y + u(-1, 1)), (mid + half, eye_y + u(-1, 1))], "mid": mid}
+    g.update(cx=mid + u(-1.5, 1.5), a=u(58, 70), cy=u(118, 130), top=u(38, 50), chin=u(206, 221))
+    g.update(taper=u(0.15, 0.5), neck=u(22, 30), shoulder=u(82, 100))
+    g.update(cut=int(rng.integers(0, 3)), volume=u(4, 14), fringe=u(0, 1) < 0.4, part=u(-25, 25))
+    g.update(hairline=u(66, 82), temple=eye_y - u(6, 18), hair_bottom=[0, u(150, 185), u(215, 260)][g["cut"]])
+    g.update(wave=u(-2.5, 2.5, 4))  # irregular hairline and silhouette
+    g.update(brow_gap=u(13, 18), brow_len=u(12, 16), brow_arch=u(1.5, 5), brow_w=u(2, 4.2))
+    g.update(eye_w=u(10, 12.5), eye_up=u(4, 6), eye_lo=u(2.5, 4), iris=u(4.3, 5.3))
+    g.update(nose_y=u(155, 166), nose_w=u(8, 12), mouth_y=u(182, 192), mouth_w=u(14, 20))
+    g.update(lip_up=u(2.5, 4.5), lip_lo=u(3.5, 6), smile=u(-1, 2.5))
+    skin_t = u(0, 1)
+    g["skin"] = (1 - skin_t) * np.array([238, 204, 180]) + skin_t * np.array([138, 94, 68]) + u(-8, 8, 3)
+    g["hair"] = np.clip(HAIR[rng.integers(0, len(HAIR))] + u(-15, 15, 3), 0, 255)
+    g["iris_col"] = [np.array([55, 35, 22]), np.array([50, 75, 105]), np.array([65, 72, 40])][
+        rng.integers(0, 3)
+    ]
+    g["lips"] = g["skin"] * np.array([0.85, 0.6, 0.6]) + u(-10, 10)
+    g["clothes"] = u(20, 235, 3)
+    lo, hi = (150, 235) if style == 0 else (50, 150)
+    g["bg"], g["bg2"] = u(lo, hi, 3), u(lo, hi, 3)
+    g["side"] = 1.0 if style == 0 else -1.0  # +1: light from the image left, the right side in shadow
+    g["light"] = u(0.25, 0.45) if style == 0 else u(0.35, 0.55)
+    g["paper"] = u(240, 252) if style == 0 else u(232, 246)
+    return g
+
+
+def _face_half(g: dict, y: np.ndarray) -> np.ndarray:
+    """Half-width of the face at height y (0 outside): ellipse above cy, tapered jaw below."""
+    b = np.where(y < g["cy"], g["cy"] - g["top"], g["chin"] - g["cy"])
+    s = (y - g["cy"]) / b
+    return g["a"] * np.sqrt(np.clip(1 - s * s, 0, 1)) * (1 - g["taper"] * np.clip(s, 0, 1) ** 2)
+
+
+def _masks(g: dict) -> dict[str, np.ndarray]:
+    """Float32 [H, W] soft masks in [0,1] of the body parts, and the photo's shadow map."""
+    x, y, cx = _X, _Y, g["cx"]
+    dx, w = np.abs(x - cx), g["wave"]
+    angle = np.arctan2(y - g["cy"], x - cx)
+    outer_a = g["a"] + g["volume"] + w[0] * np.sin(5 * angle) + w[1] * np.cos(3 * angle)
+    in_outer = ((x - cx) / outer_a) ** 2 + ((y - g["cy"]) / (g["cy"] - g["top"] + g["volume"])) ** 2 < 1
+    # hairline: high over the forehead (lower, slanted under a fringe), down to the temples at the sides
+    hx = cx + (0.3 * g["part"] if g["fringe"] else 0.0)
+    line_y = g["hairline"] + g["fringe"] * (16 + 8 * (x - hx) / g["a"] * np.sign(g["part"]))
+    line_y = line_y + w[2] * np.sin(x / 9) + w[3] * np.sin(x / 4.3)
+    hairline = line_y + (g["temple"] - line_y) * np.clip(np.abs(x - hx) / (0.85 * g["a"]), 0, 1) ** 3
+    front = in_outer & (y < hairline)
+    face_half = _face_half(g, y)
+    if g["cut"] > 0:  # side curtains hanging over the face edge, down to hair_bottom
+        front |= (
+            (dx > face_half - 4 - 4 * g["cut"]) & (dx < outer_a) & (y >= g["temple"]) & (y < g["hair_bottom"])
+        )
+    back = (in_outer | ((dx < outer_a - 2) & (y > g["cy"]) & (y < g["hair_bottom"]))) & (g["cut"] > 0)
+    ear_y = g["eyes"][0][1] + 12
+    ear_x = _face_half(g, np.float32(ear_y - 2)) - 1
+    ears = ((dx - ear_x) / 7.5) ** 2 + ((y - ear_y) / 15) ** 2 < 1
+    neck = (dx < g["neck"] + 0.15 * np.clip(y - g["chin"], 0, None)) & (y > g["cy"])
+    clothes = ((x - cx) / g["shoulder"]) ** 2 + ((y - 272) / 50) ** 2 < 1
+    m = {"front": front, "back": back, "face": (dx < face_half) | ears, "neck": neck, "clothes": clothes}
+    m = {k: cv2.GaussianBlur(v.astype(np.float32), (0, 0), 0.7) for k, v in m.items()}
+    # shadow: the side away from the light, deeper towards the edge, plus a blob beside the nose
+    side = np.clip((x - cx) / g["a"] * g["side"] + 0.15, 0, 1)
+    nose = np.exp(-(((x - g["mid"] - g["side"] * 7) / 5) ** 2 + ((y - g["nose_y"] + 10) / 14) ** 2))
+    m["shadow"] = g["light"] * (side**1.5 + 0.6 * nose)
+    return m
+
+
+def _brow(g: dict, i: int, offset: float = 0.0) -> np.ndarray:
+    """Centre line of brow i (0 = image left) as [n, 2] 1x points; offset in [-0.5, 0.5] crosses its width."""
+    ex, ey = g["eyes"][i]
+    t = np.linspace(-1, 1, 12)
+    inner = t * (1 if i == 0 else -1)  # +1 at the inner (nose-side) end, where brows are thicker
+    y = ey - g["brow_gap"] - g["brow_arch"] * (1 - t * t) + 1.5 * inner
+    return np.stack([ex + t * g["brow_len"], y + offset * g["brow_w"] * (0.6 + 0.4 * inner)], 1)
+
+
+def _eye(g: dict, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower lid of eye i as [n, 2] 1x points (corner to corner)."""
+    ex, ey = g["eyes"][i]
+    t = np.linspace(-1, 1, 15)
+    tilt = 0.8 * t * (1 if i == 0 else -1)  # the outer corner sits slightly higher
+    return (
+        np.stack([ex + t * g["eye_w"], ey - g["eye_up"] * (1 - t * t) + tilt], 1),
+        np.stack([ex + t * g["eye_w"], ey + g["eye_lo"] * (1 - t * t) + tilt], 1),
+    )
+
+
+def _mouth(g: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper lip top, mouth line and lower lip bottom as [n, 2] 1x points."""
+    t = np.linspace(-1, 1, 17)
+    x, line = g["mid"] + t * g["mouth_w"], g["mouth_y"] - g["smile"] * t * t
+    bow = 1 - 0.35 * np.exp(-((t / 0.15) ** 2))  # cupid's bow: a dip in the middle of the upper lip
+    top, bottom = line - g["lip_up"] * np.sqrt(1 - t * t) * bow, line + g["lip_lo"] * np.sqrt(1 - t * t)
+    return np.stack([x, top], 1), np.stack([x, line], 1), np.stack([x, bottom], 1)
+
+
+def _nose(g: dict, sgn: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nostril centre and nose-wing arc on side sgn (-1 = image left) in 1x points."""
+    t = np.linspace(-0.3, 2.2, 10) if sgn > 0 else np.linspace(np.pi - 2.2, np.pi + 0.3, 10)
+    wing = np.stack([g["mid"] + sgn * g["nose_w"] + 3 * np.cos(t), g["nose_y"] - 2 + 4.5 * np.sin(t)], 1)
+    return np.array([g["mid"] + sgn * g["nose_w"] * 0.45, g["nose_y"] + 1]), wing
+
+
+def _render_photo(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [H, W, 3]: flat colour layers, features, directional shading, blur and noise."""
+    t = _Y / HEIGHT
+    planes = []  # one [H, W] plane per channel: numpy broadcasting over a last axis of 3 is slow
+    for ch in range(3):
+        img = (1 - t) * np.float32(g["bg"][ch]) + t * np.float32(g["bg2"][ch])
+        for key, colour in (
+            ("clothes", g["clothes"]),
+            ("back", g["hair"] * 0.85),
+            ("neck", g["skin"] * 0.75),
+            ("face", g["skin"]),
+            ("front", g["hair"]),
+        ):
+            img += (np.float32(colour[ch]) - img) * m[key]
+        planes.append(img)
+    c, skin = cv2.merge([np.clip(p, 0, 255).astype(np.uint8) for p in planes]), g["skin"]
+    for i in range(2):
+        cv2.fillPoly(
+            c,
+            [_p(np.concatenate([_brow(g, i, -0.5), _brow(g, i, 0.5)[::-1]]))],
+            _c(g["hair"] * 0.8),
+            AA,
+            SHIFT,
+        )
+        up, lo = _eye(g, i)
+        almond = np.concatenate([up, lo[::-1]])
+        (x0, y0), (x1, y1) = np.floor(almond.min(0)).astype(int) - 2, np.ceil(almond.max(0)).astype(int) + 2
+        roi = c[y0:y1, x0:x1]  # the eyeball is drawn on a copy and shown only inside the lids
+        inside = np.zeros(roi.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [_p(almond - [x0, y0])], 255, AA, SHIFT)
+        eye = np.empty_like(roi)
+        eye[:] = (232, 228, 222)
+        ctr = tuple(_p(np.subtract(g["eyes"][i], [x0, y0])))
+        cv2.circle(eye, ctr, int(g["iris"] * 4), _c(g["iris_col"]), -1, AA, SHIFT)
+        cv2.circle(eye, ctr, int(g["iris"] * 1.8), (15, 12, 12), -1, AA, SHIFT)
+        cv2.circle(eye, (ctr[0] - 5, ctr[1] - 5), 4, (250, 250, 250), -1, AA, SHIFT)
+        a = inside[..., None].astype(np.float32) / 255
+        roi[:] = (eye * a + roi * (1 - a)).astype(np.uint8)
+        cv2.polylines(c, [_p(up)], False, (35, 28, 28), 2, AA, SHIFT)
+        cv2.polylines(c, [_p(lo)], False, _c(skin * 0.6), 1, AA, SHIFT)
+        cv2.polylines(c, [_p(up + [0, -2.5])], False, _c(skin * 0.8), 1, AA, SHIFT)
+        sgn = 2 * i - 1
+        nostril, wing = _nose(g, sgn)
+        cv2.ellipse(c, tuple(_p(nostril)), (12, 6), -sgn * 20, 0, 360, _c(skin * 0.4), -1, AA, SHIFT)
+        cv2.polylines(c, [_p(wing)], False, _c(skin * 0.7), 1, AA, SHIFT)
+    top, line, bottom = _mouth(g)
+    cv2.fillPoly(
+        c,
+        [_p(np.concatenate([top, line[::-1]])), _p(np.concatenate([line, bottom[::-1]]))],
+        _c(g["lips"]),
+        AA,
+        SHIFT,
+    )
+    cv2.polylines(c, [_p(line)], False, _c(skin * 0.3), 1, AA, SHIFT)
+    # light: a gentle gradient over the whole frame, strong shading on the person's far side
+    person = np.clip(m["face"] + m["neck"] + 0.6 * m["front"] + 0.6 * m["back"], 0, 1)
+    gradient = 1 + 0.12 * g["side"] * (g["cx"] - _X) / 100
+    light = gradient * (1 - m["shadow"] * person)
+    noise = 2.5 * rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32)  # sensor noise, mostly luma
+    planes = [p.astype(np.float32) * light + noise for p in cv2.split(cv2.GaussianBlur(c, (0, 0), 0.5))]
+    return cv2.merge([np.clip(np.round(p), 0, 255).astype(np.uint8) for p in planes])
+
+
+@lru_cache(maxsize=8)
+def _hatch_texture(angle: float, spacing: float, dash: float) -> np.ndarray:
+    """Float32 [H2+64, W2+64] in [0,1]: parallel broken pencil strokes (2x pixels), fixed per argument set."""
+    rng = np.random.default_rng([int(angle * 10), int(spacing * 10), int(dash * 10)])
+    h, w = H2 + 64, W2 + 64
+    layer = np.zeros((h, w), np.uint8)
+    d = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))])
+    n, r = np.array([-d[1], d[0]]), np.hypot(h, w) / 2
+    offs = np.arange(-r, r, spacing * S)
+    k = int(2 * r / (dash * S)) + 2
+    start = -r + np.cumsum(rng.uniform(0.9, 1.5, (len(offs), k)) * dash * S, 1) - dash * S
+    length = rng.uniform(0.55, 1.0, start.shape) * dash * S
+    base = np.array([w / 2, h / 2]) + offs[:, None, None] * n
+    ends = np.stack([base + start[..., None] * d, base + (start + length)[..., None] * d], 2)
+    seg = np.round(ends + rng.normal(0, 0.5, ends.shape)).astype(np.int32).reshape(-1, 2, 2)
+    pressure = rng.integers(0, 3, len(seg))
+    for level, value in enumerate((150, 200, 255)):  # three pencil pressures
+        cv2.polylines(layer, list(seg[pressure == level]), False, value, 2, AA)
+    out = layer.astype(np.float32) / 255
+    out.flags.writeable = False
+    return out
+
+
+def _hatch(rng: np.random.Generator, angle: float, spacing: float, dash: float) -> np.ndarray:
+    """A randomly placed crop of the hatch texture: float32 [H2, W2]."""
+    oy, ox = rng.integers(0, 64, 2)
+    return _hatch_texture(angle, spacing, dash)[oy : oy + H2, ox : ox + W2]
+
+
+def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: float) -> np.ndarray:
+    """Float32 [H2, W2]: hair as curved strokes fanning out from above the crown and falling down the sides.
+
+    mask: float32 [H, W] visible hair; dark: 1 - hair luminance, sets stroke density and pressure.
+    """
+    layer = np.zeros((H2, W2), np.uint8)
+    ys, xs = np.nonzero(mask[::2, ::2] > 0.5)
+    count = int(len(ys) * (0.25 + 0.6 * dark))
+    if count == 0:
+        return layer.astype(np.float32)
+    i = rng.integers(0, len(ys), count)
+    p = np.stack([xs[i], ys[i]], 1) * 2.0 + rng.uniform(-1, 1, (count, 2))  # 1x points
+    crown = np.array([g["cx"] + g["part"], g["top"] - 40])
+    step, curve = rng.uniform(4, 8, (count, 1)), [p]
+    for _ in range(4):
+        v = p - crown
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        down = np.clip((p[:, 1:] - g["temple"]) / 30, 0, 1)  # below the temples hair falls straight
+        v = v * (1 - down) + np.array([[0.0, 1.0]]) * down + rng.normal(0, 0.12, v.shape)
+        p = p + v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-6) * step
+        curve.append(p)
+    strokes, pressure = _p(np.stack(curve, 1), S), rng.integers(0, 3, count)
+    for level, value in enumerate((0.5, 0.75, 1.0)):
+        # width 1 at 2x: thin strokes, and ~7x faster than cv2's thick antialiased lines
+        cv2.polylines(
+            layer, list(strokes[pressure == level]), False, 255 * value * (0.4 + 0.6 * dark), 1, AA, SHIFT
+        )
+    return layer.astype(np.float32) * _up(
+        np.clip(cv2.GaussianBlur(mask, (0, 0), 1) * (1.5 / 255), 0, 1 / 255)
+    )
+
+
+def _up(mask: np.ndarray) -> np.ndarray:
+    """[H, W] → [H2, W2], bilinear (the weight maps are smooth; the strokes carry the detail)."""
+    return cv2.resize(mask, (W2, H2), interpolation=cv2.INTER_LINEAR)
+
+
+def _lum(rgb) -> float:
+    return float(np.dot(rgb, [0.299, 0.587, 0.114]) / 255)
+
+
+def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
+    """uint8 [H, W]: pencil strokes, hatching and paper grain; never sees the photo's pixels.
+
+    Lines are drawn at 2x; the smooth weight maps (where to hatch, how dark) are computed at 1x
+    from the masks and upsampled, which keeps the cost to a few full-size 2x operations.
+    """
+    heavy = g["style"] == 1
+    lw, ink_line = (3, 0.85) if heavy else (2, 0.7)
+
+    def stroke(layer, pts, value, width=lw, passes=2):  # a pencil line: a few wobbly passes
+        for _ in range(passes):
+            wob = pts + rng.normal(0, 0.3, 2) + rng.normal(0, 0.12, pts.shape)
+            cv2.polylines(layer, [_p(wob, S)], False, float(value), width, AA, SHIFT)
+
+    lines = np.zeros((H2, W2), np.uint8)  # contours and features: all hidden where hair covers them
+    ys = np.linspace(g["top"], g["chin"], 80)
+    half = _face_half(g, ys)
+    neck_y = ys[(ys > g["cy"]) & (half < g["neck"] + 1)][0]  # the neck leaves the jaw here ...
+    collar_y = 272 - 50 * np.sqrt(1 - (g["neck"] / g["shoulder"]) ** 2)  # ... and meets the clothes here
+    for sgn in (-1, 1):
+        stroke(lines, np.stack([g["cx"] + sgn * half, ys], 1), 210 * ink_line)
+        ear_y = g["eyes"][0][1] + 12
+        ear_x = g["cx"] + sgn * (_face_half(g, np.float32(ear_y - 2)) - 1)
+        t = np.linspace(-1.3, 1.4, 15)
+        stroke(lines, np.stack([ear_x + sgn * 7.5 * np.cos(t), ear_y + 15 * np.sin(t)], 1), 190 * ink_line)
+        stroke(lines, np.stack([ear_x + sgn * 3 * np.cos(t[3:-3]), ear_y + 8 * np.sin(t[3:-3])], 1), 70, 2, 1)
+        neck_x = g["cx"] + sgn * (
+            g["neck"] + 0.15 * np.clip(np.array([neck_y, collar_y]) - g["chin"], 0, None)
+        )
+        stroke(lines, np.stack([neck_x, [neck_y, collar_y]], 1), 180 * ink_line)
+    hair_dark = 1 - _lum(g["hair"])
+    for i in range(2):
+        for off in np.linspace(-0.5, 0.5, 5):
+            stroke(lines, _brow(g, i, off), 255 * (0.4 + 0.55 * hair_dark), 2, 1)
+        up, lo = _eye(g, i)
+        almond = np.concatenate([up, lo[::-1]])
+        (x0, y0), (x1, y1) = (
+            np.floor(almond.min(0) * S).astype(int) - 4,
+            np.ceil(almond.max(0) * S).astype(int) + 4,
+        )
+        eye, inside = np.zeros((y1 - y0, x1 - x0), np.uint8), np.zeros((y1 - y0, x1 - x0), np.uint8)
+        ctr = tuple(_p(g["eyes"][i], S) - (np.array([x0, y0]) << SHIFT))
+        cv2.circle(eye, ctr, int(g["iris"] * 4 * S), 140, -1, AA, SHIFT)
+        cv2.circle(eye, ctr, int(g["iris"] * 1.8 * S), 255, -1, AA, SHIFT)
+        cv2.circle(eye, (ctr[0] - 10, ctr[1] - 10), 8, 0, -1, AA, SHIFT)
+        cv2.fillPoly(inside, [_p(almond, S) - (np.array([x0, y0]) << SHIFT)], 255, AA, SHIFT)
+        roi = lines[y0:y1, x0:x1]
+        roi[:] = np.maximum(roi, (eye * (inside / 255.0)).astype(np.uint8))
+        stroke(lines, up, 250, lw + 1)
+        stroke(lines, lo, 110, 2, 1)
+        stroke(lines, up + [0, -2.5], 90, 2, 1)
+        nostril, wing = _nose(g, 2 * i - 1)
+        cv2.ellipse(lines, tuple(_p(nostril, S)), (24, 12), -(2 * i - 1) * 20, 0, 360, 200, -1, AA, SHIFT)
+        stroke(lines, wing, 150, 2)
+    top, mouth, bottom = _mouth(g)
+    stroke(lines, mouth, 245, lw)
+    stroke(lines, top, 120, 2, 1)
+    stroke(lines, bottom[3:-3] + [0, 1], 80, 2, 1)
+    lips = np.zeros((HEIGHT, WIDTH), np.float32)
+    cv2.fillPoly(lips, [_p(np.concatenate([top, mouth[::-1]]))], 1.0, cv2.LINE_8, SHIFT)
+    cv2.fillPoly(lips, [_p(np.concatenate([mouth, bottom[::-1]]))], 0.45, cv2.LINE_8, SHIFT)
+
+    # 1x weight maps: hatch where the photo is shaded, darker where the photo is darker
+    shade = m["shadow"] / 0.55 * np.clip(m["face"] + m["neck"] * 0.6, 0, 1)
+    hair = np.clip(m["front"] + m["back"] * (1 - m["face"]) * (1 - m["neck"]), 0, 1)
+    bare = 1 - hair
+    skin_only = (1 - m["face"]) * bare
+    w1 = bare * (np.clip(shade * 1.1, 0, 0.65) + m["neck"] * skin_only * 0.25)
+    w1 += cv2.GaussianBlur(lips, (0, 0), 0.5) * (0.2 + 0.6 * (1 - _lum(g["lips"])))
+    w2 = bare * (np.clip(shade * 1.6 - 0.5, 0, 0.5) + m["clothes"] * (0.05 + 0.6 * (1 - _lum(g["clothes"]))))
+    body = (255 * (hair + m["clothes"] > 0.5)).astype(np.uint8)
+    outline = (
+        cv2.morphologyEx(body, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)).astype(np.float32) * 0.4 / 255
+    )
+
+    angle = 55.0 if not heavy else 125.0
+    keep = 1 - lines.astype(np.float32) * _up(bare / 255)
+    keep *= 1 - _hatch(rng, angle, 3.0, 9.0) * _up(w1)
+    keep *= 1 - _hatch(rng, angle + 75, 3.5, 8.0) * _up(w2)
+    keep *= 1 - _hair_strokes(g, rng, hair, hair_dark)
+    ink = cv2.resize(cv2.GaussianBlur(1 - keep, (0, 0), 0.6), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+    ink = 1 - (1 - ink) * (1 - outline)
+    grain = rng.standard_normal((2, HEIGHT, WIDTH), dtype=np.float32) * np.float32(2.0)
+    grain = grain[0] + cv2.GaussianBlur(grain[1], (0, 0), 3) * 4  # fine tooth + soft blotches of the paper
+    return np.clip(np.round(g["paper"] * (1 - 0.93 * ink) + grain), 0, 255).astype(np.uint8)
+
+
+def make_pair(seed: int, style: int) -> tuple[np.ndarray, np.ndarray]:
+    """One identity. Returns photo uint8 [250, 200, 3] and sketch uint8 [250, 200]; same seed → same bytes.
+
+    Args:
+        seed: the identity's seed (`np.random.default_rng(seed)` drives every random choice).
+        style: 0 (subset SYNA: light from the left) or 1 (subset SYNB: light from the right, darker
+            backgrounds, heavier lines).
+    """
+    rng = np.random.default_rng(seed)
+    g = _sample(rng, int(style))
+    m = _masks(g)
+    return _render_photo(g, m, rng), _render_sketch(g, m, rng)
+
+
+def make_split(count: int, seed: int, name: str = "synthetic") -> PairedSplit:
+    """`count` identities alternating SYNA / SYNB; ids `SYNA_<seed>-<i:04d>` / `SYNB_<seed>-<i:04d>`, sorted.
+
+    Identity i depends only on (seed, i), so a larger count extends a smaller one.
+    Returns photos uint8 [count, 250, 200, 3] and sketches uint8 [count, 250, 200].
+    """
+    items = {}
+    for i in range(count):
+        pair_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+        items[f"SYN{'AB'[i % 2]}_{seed}-{i:04d}"] = make_pair(pair_seed, i % 2)
+    ids = tuple(sorted(items))
+    photos = np.stack([items[k][0] for k in ids]) if ids else np.zeros((0, HEIGHT, WIDTH, 3), np.uint8)
+    sketches = np.stack([items[k][1] for k in ids]) if ids else np.zeros((0, HEIGHT, WIDTH), np.uint8)
+    return PairedSplit(ids=ids, photos=photos, sketches=sketches, photo_gray=False, name=name)
+
+
+def write_dataset(root: str | Path, n_train: int, n_test: int, seed: int = 0) -> None:
+    """Write ROOT/{train,test}/{photos,sketches}/<id>.png. Train uses seed 2*seed and test 2*seed+1, as
+    `ide.data.dataset.load_data` does for `root: synthetic`, so the two splits never share an identity."""
+    for split, count, s in (("train", n_train, 2 * seed), ("test", n_test, 2 * seed + 1)):
+        data = make_split(count, s, name=f"synthetic/{split}")
+        for pid, photo, sketch in zip(data.ids, data.photos, data.sketches):
+            write_png(Path(root) / split / "photos" / f"{pid}.png", photo)
+            write_png(Path(root) / split / "sketches" / f"{pid}.png", sketch)
