@@ -93,10 +93,9 @@ def _masks(g: dict) -> dict[str, np.ndarray]:
     hairline = line_y + (g["temple"] - line_y) * np.clip(np.abs(x - hx) / (0.85 * g["a"]), 0, 1) ** 3
     front = in_outer & (y < hairline)
     face_half = _face_half(g, y)
-    if g["cut"] > 0:  # side curtains hanging over the face edge, down to hair_bottom
-        front |= (
-            (dx > face_half - 4 - 4 * g["cut"]) & (dx < outer_a) & (y >= g["temple"]) & (y < g["hair_bottom"])
-        )
+    if g["cut"] > 0:  # side curtains over the face edge down to hair_bottom, leaving the neck free
+        inner = np.maximum(face_half - 4 - 4 * g["cut"], g["neck"] + 3)
+        front |= (dx > inner) & (dx < outer_a) & (y >= g["temple"]) & (y < g["hair_bottom"])
     back = (in_outer | ((dx < outer_a - 2) & (y > g["cy"]) & (y < g["hair_bottom"]))) & (g["cut"] > 0)
     ear_y = g["eyes"][0][1] + 12
     ear_x = _face_half(g, np.float32(ear_y - 2)) - 1
@@ -156,7 +155,7 @@ def _render_photo(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
         img = (1 - t) * np.float32(g["bg"][ch]) + t * np.float32(g["bg2"][ch])
         for key, colour in (
             ("clothes", g["clothes"]),
-            ("back", g["hair"] * 0.85),
+            ("back", g["hair"] * 0.9),
             ("neck", g["skin"] * 0.75),
             ("face", g["skin"]),
             ("front", g["hair"]),
@@ -164,6 +163,13 @@ def _render_photo(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
             img += (np.float32(colour[ch]) - img) * m[key]
         planes.append(img)
     c, skin = cv2.merge([np.clip(p, 0, 255).astype(np.uint8) for p in planes]), g["skin"]
+    hair = np.clip(m["front"] + m["back"] * (1 - m["face"]) * (1 - m["neck"]), 0, 1)
+    strands, curves = c.copy(), _p(_hair_curves(g, rng, hair, 0.2))  # strands: darker and lighter
+    tone = rng.integers(0, 2, len(curves))
+    for k, shade in enumerate((-0.16, 0.16)):
+        colour = np.clip(g["hair"] + shade * np.maximum(g["hair"], 60), 0, 255)
+        cv2.polylines(strands, list(curves[tone == k]), False, _c(colour), 1, AA, SHIFT)
+    cv2.copyTo(strands, (hair > 0.5).astype(np.uint8), c)
     for i in range(2):
         cv2.fillPoly(
             c,
@@ -240,36 +246,36 @@ def _hatch(rng: np.random.Generator, angle: float, spacing: float, dash: float) 
     return _hatch_texture(angle, spacing, dash)[oy : oy + H2, ox : ox + W2]
 
 
-def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: float) -> np.ndarray:
-    """Float32 [H2, W2]: hair as curved strokes fanning out from above the crown and falling down the sides.
-
-    mask: float32 [H, W] visible hair; dark: 1 - hair luminance, sets stroke density and pressure.
-    """
-    layer = np.zeros((H2, W2), np.uint8)
+def _hair_curves(g: dict, rng: np.random.Generator, mask: np.ndarray, per_sample: float) -> np.ndarray:
+    """Float [n, 5, 2] 1x polylines along the hair flow: fanning out from above the crown, falling
+    straight below the temples. Starts are drawn from `mask` (float32 [H, W]) sampled every 2 px."""
     ys, xs = np.nonzero(mask[::2, ::2] > 0.5)
-    count = int(len(ys) * (0.25 + 0.6 * dark))
-    if count == 0:
-        return layer.astype(np.float32)
-    i = rng.integers(0, len(ys), count)
-    p = np.stack([xs[i], ys[i]], 1) * 2.0 + rng.uniform(-1, 1, (count, 2))  # 1x points
+    count = int(len(ys) * per_sample) if len(ys) else 0
+    i = rng.integers(0, max(len(ys), 1), count)
+    p = np.stack([xs[i], ys[i]], 1) * 2.0 + rng.uniform(-1, 1, (count, 2))
     crown = np.array([g["cx"] + g["part"], g["top"] - 40])
-    step, curve = rng.uniform(4, 8, (count, 1)), [p]
+    step, curve = rng.uniform(5, 10, (count, 1)), [p]
     for _ in range(4):
         v = p - crown
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        down = np.clip((p[:, 1:] - g["temple"]) / 30, 0, 1)  # below the temples hair falls straight
+        down = np.clip((p[:, 1:] - g["temple"]) / 30, 0, 1)
         v = v * (1 - down) + np.array([[0.0, 1.0]]) * down + rng.normal(0, 0.12, v.shape)
         p = p + v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-6) * step
         curve.append(p)
-    strokes, pressure = _p(np.stack(curve, 1), S), rng.integers(0, 3, count)
+    return np.stack(curve, 1)
+
+
+def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: float) -> np.ndarray:
+    """Float32 [H2, W2] ink of the sketch's hair; dark (1 - hair luminance) sets density and pressure."""
+    layer = np.zeros((H2, W2), np.uint8)
+    strokes = _p(_hair_curves(g, rng, mask, 0.1 + 0.5 * dark), S)
+    pressure = rng.integers(0, 3, len(strokes))
     for level, value in enumerate((0.5, 0.75, 1.0)):
-        # width 1 at 2x: thin strokes, and ~7x faster than cv2's thick antialiased lines
-        cv2.polylines(
-            layer, list(strokes[pressure == level]), False, 255 * value * (0.4 + 0.6 * dark), 1, AA, SHIFT
-        )
-    return layer.astype(np.float32) * _up(
-        np.clip(cv2.GaussianBlur(mask, (0, 0), 1) * (1.5 / 255), 0, 1 / 255)
-    )
+        ink = 255 * value * (0.35 + 0.65 * dark)
+        cv2.polylines(layer, list(strokes[pressure == level]), False, ink, 1, AA, SHIFT)
+    layer = cv2.dilate(layer, np.ones((2, 2), np.uint8))  # 2 px wide at 2x, much cheaper than width=2
+    weight = np.clip(cv2.GaussianBlur(mask, (0, 0), 1) * (1.5 / 255), 0, 1 / 255)
+    return layer.astype(np.float32) * _up(weight)
 
 
 def _up(mask: np.ndarray) -> np.ndarray:
@@ -350,7 +356,9 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     skin_only = (1 - m["face"]) * bare
     w1 = bare * (np.clip(shade * 1.1, 0, 0.65) + m["neck"] * skin_only * 0.25)
     w1 += cv2.GaussianBlur(lips, (0, 0), 0.5) * (0.2 + 0.6 * (1 - _lum(g["lips"])))
-    w2 = bare * (np.clip(shade * 1.6 - 0.5, 0, 0.5) + m["clothes"] * (0.05 + 0.6 * (1 - _lum(g["clothes"]))))
+    cloth_dark = 1 - _lum(g["clothes"])
+    w1 += bare * m["clothes"] * max(0.0, cloth_dark - 0.45)
+    w2 = bare * (np.clip(shade * 1.6 - 0.5, 0, 0.5) + m["clothes"] * (0.1 + 0.7 * cloth_dark))
     body = (255 * (hair + m["clothes"] > 0.5)).astype(np.uint8)
     outline = (
         cv2.morphologyEx(body, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)).astype(np.float32) * 0.4 / 255
