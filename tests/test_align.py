@@ -1,0 +1,96 @@
+"""Face alignment: Haar face + eyes → similarity warp that puts the eyes at (75,125) and (127,125)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from ide.cli import main
+from ide.data.align import LEFT_EYE, RIGHT_EYE, AlignError, align_face, detect_eyes, eye_transform
+from ide.data.io import read_image, write_png
+
+# Eye centres (pupils) of skimage.data.astronaut(), read by hand off 20x magnified crops.
+ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return data.astronaut()
+
+
+def test_eye_transform_is_a_similarity_onto_the_layout():
+    m = eye_transform((310.0, 420.0), (400.0, 380.0))  # tilted, far apart
+    np.testing.assert_allclose(_apply(m, np.array([[310.0, 420.0], [400.0, 380.0]])), [LEFT_EYE, RIGHT_EYE])
+    a, b = m[0, 0], m[1, 0]
+    np.testing.assert_allclose(m[:, :2], [[a, -b], [b, a]])  # rotation + uniform scale, no shear
+    np.testing.assert_allclose(np.hypot(a, b), 52 / np.hypot(90, 40))
+
+
+def test_astronaut_eyes_land_on_the_layout(astronaut):
+    (lx, ly), (rx, ry) = detect_eyes(astronaut)
+    assert lx < rx
+    aligned, matrix = align_face(astronaut, return_matrix=True)
+    assert aligned.shape == (250, 200, 3) and aligned.dtype == np.uint8
+    landed = _apply(matrix, ASTRONAUT_EYES)
+    errors = np.hypot(*(landed - np.array([LEFT_EYE, RIGHT_EYE])).T)
+    assert (errors < 4).all(), landed
+    # the face fills the frame: the aligned eye regions are darker than the forehead between them
+    assert aligned[120:131, 68:83].mean() < aligned[95:106, 95:106].mean()
+
+
+def test_border_is_white_and_gray_input_accepted(astronaut):
+    small = astronaut[40:260, 120:340]  # the face close to the top edge: the warp runs off the photo
+    aligned = align_face(small[..., 0])
+    assert aligned.shape == (250, 200, 3)
+    assert (aligned[:20] == 255).all()  # above the crop's top edge: white, not black or smeared
+    assert aligned[120:131, 60:140].min() < 128  # and the face is there
+
+
+@pytest.mark.parametrize("name", ["gray", "coins"])
+def test_no_face_is_an_error_naming_the_file(name):
+    image = np.full((300, 300, 3), 128, np.uint8) if name == "gray" else data.coins()
+    with pytest.raises(AlignError, match=f"in {name}.png"):
+        align_face(image, name=f"{name}.png")
+
+
+def test_two_faces_is_an_error(astronaut):
+    with pytest.raises(AlignError, match="2 faces found in pair.png"):
+        detect_eyes(np.concatenate([astronaut, astronaut], axis=1), name="pair.png")
+
+
+def test_cli_aligns_the_good_and_names_the_failures(tmp_path, astronaut, capsys):
+    photos, out = tmp_path / "photos", tmp_path / "aligned"
+    write_png(photos / "eileen.png", astronaut)
+    write_png(photos / "blank.png", np.full((250, 200, 3), 200, np.uint8))
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    (photos / "notes.txt").write_text("not a photo")
+    assert main(["align", "--photos", str(photos), "--out", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["eileen.png"]
+    assert read_image(out / "eileen.png", "RGB").shape == (250, 200, 3)
+    err = capsys.readouterr().err
+    assert "blank.png" in err and "broken.jpg" in err and "notes.txt" in err
+    assert "2 failed" in err
+    # a folder of good photos only exits 0; a single file works too
+    assert main(["align", "--photos", str(photos / "eileen.png"), "--out", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "eileen.png").is_file()
+
+
+def test_missing_path_is_a_user_error(tmp_path, capsys):
+    assert main(["align", "--photos", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_cufs_photos_are_already_in_the_layout(shared_data):
+    """Aligned CUFS photos: the detected eyes sit near (75,125) and (127,125)."""
+    files = sorted((shared_data / "CUFS" / "test" / "photos").glob("CUHK_*"))[:6]
+    assert files
+    errors = []
+    for path in files:
+        left, right = detect_eyes(read_image(path, "RGB"), name=str(path))
+        errors.append(max(np.hypot(left[0] - 75, left[1] - 125), np.hypot(right[0] - 127, right[1] - 125)))
+    assert np.median(errors) < 4 and max(errors) < 8, errors
