@@ -32,7 +32,7 @@ from ide.losses import PerceptualLoss, gan_loss, pixel_loss
 from ide.models import build_discriminator, build_generator
 from ide.pgm.cache import cached_coarse
 from ide.pipeline import image_grid, refine, score_arrays
-from ide.precision import autocast, resolve_device
+from ide.precision import autocast, grad_scaler, resolve_device
 
 
 class TrainingDiverged(UserError):
@@ -53,12 +53,15 @@ def train_step(
     y: torch.Tensor,
     w: LossConfig,
     amp: Callable[[], AbstractContextManager],
+    scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
     """One optimisation step. x: input crops [B,C,c/s,c/s], y: target crops [B,1,c,c], both in [0,1].
 
     Returns the named losses (g_pix, g_perc, g_gan, g_total, d_real, d_fake) as floats.
-    Raises TrainingDiverged before any weight changes if a loss is not finite.
+    Raises TrainingDiverged before any weight changes if a loss is not finite. `scaler` is the
+    fp16 loss scaler (CUDA AMP); None or disabled for fp32 and bf16.
     """
+    scaler = scaler or torch.amp.GradScaler(x.device.type, enabled=False)
     losses: dict[str, torch.Tensor] = {}
     with amp():
         fake = g(x)
@@ -70,8 +73,8 @@ def train_step(
             losses["d_fake"] = gan_loss(d(fake.detach()), False)
         d_total = losses["d_real"] + losses["d_fake"]
         _check_finite(losses)
-        d_total.backward()
-        opt_d.step()
+        scaler.scale(d_total).backward()
+        scaler.step(opt_d)
         d.requires_grad_(False)  # the generator step must not touch the discriminator
     opt_g.zero_grad(set_to_none=True)
     with amp():
@@ -86,8 +89,9 @@ def train_step(
             total = total + w.gan * losses["g_gan"]
     losses["g_total"] = total
     _check_finite(losses)
-    total.backward()
-    opt_g.step()
+    scaler.scale(total).backward()
+    scaler.step(opt_g)
+    scaler.update()
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
@@ -202,9 +206,13 @@ def train(cfg: Config, resume: bool = False) -> Path:
         gen.set_state(ck["rng"]["data"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, best = ck["step"], ck["best_fsim"]
+    scaler = grad_scaler(device, t.precision)
     if info.active:
         g = DDP(g)
-        d = DDP(d) if d is not None else None
+        if d is not None:
+            # BatchNorm statistics over the global batch need SyncBatchNorm (CUDA only in PyTorch);
+            # on CPU processes each rank normalises its own share of the batch.
+            d = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(d) if device.type == "cuda" else d)
 
     writer = None
     if info.main:
@@ -250,7 +258,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 x.contiguous(memory_format=torch.channels_last),
                 y.contiguous(memory_format=torch.channels_last),
             )
-        losses = train_step(g, d, perceptual, opt_g, opt_d, x, y, cfg.loss, amp)
+        losses = train_step(g, d, perceptual, opt_g, opt_d, x, y, cfg.loss, amp, scaler)
         sched_g.step()
         if sched_d is not None:
             sched_d.step()
