@@ -77,7 +77,9 @@ def _find_eyes(face_gray: np.ndarray, w: int, h: int):
             minSize=(max(8, w // 10),) * 2,
             maxSize=(w // 2,) * 2,
         )
-        found += [(x + s / 2, y + t / 2, (s + t) / 2) for x, y, s, t in np.asarray(boxes).reshape(-1, 4)]
+        found += [
+            (x + (s - 1) / 2, y + (t - 1) / 2, (s + t) / 2) for x, y, s, t in np.asarray(boxes).reshape(-1, 4)
+        ]
         pair = _best_pair(found, w, h)
         if pair is not None:
             return pair
@@ -128,8 +130,14 @@ def detect_eyes(rgb: np.ndarray, name: str = "photo") -> tuple[tuple[float, floa
         raise AlignError(f"found a face but not two eyes in {name}; {_LAYOUT_HINT}")
     if len(found) > 1:
         raise AlignError(f"{len(found)} faces found in {name}; crop the photo to one face")
-    (x, y, _, _), ((lx, ly), (rx, ry)) = found[0]
-    return ((x + lx) / zoom, (y + ly) / zoom), ((x + rx) / zoom, (y + ry) / zoom)
+    (x, y, _, _), (left, right) = found[0]
+    return _unscale(np.add(left, (x, y)), zoom), _unscale(np.add(right, (x, y)), zoom)
+
+
+def _unscale(point: np.ndarray, factor: float) -> tuple[float, float]:
+    """Pixel coordinates on an image resized by `factor` → on the original (pixel centres match)."""
+    x, y = (np.asarray(point, np.float64) + 0.5) / factor - 0.5
+    return float(x), float(y)
 
 
 def _eyes_in(gray: np.ndarray, box: tuple[int, int, int, int]):
@@ -142,7 +150,7 @@ def _eyes_in(gray: np.ndarray, box: tuple[int, int, int, int]):
     if up > 1:
         top = cv2.resize(top, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
     pair = _find_eyes(cv2.equalizeHist(top), round(w * up), round(h * up))
-    return None if pair is None else tuple(tuple(np.asarray(e) / up) for e in pair)
+    return None if pair is None else (_unscale(pair[0], up), _unscale(pair[1], up))
 
 
 def eye_transform(left: tuple[float, float], right: tuple[float, float]) -> np.ndarray:
