@@ -1,0 +1,205 @@
+"""`ide metrics`: score a folder of synthesized sketches against a folder of ground truth.
+
+Files are paired by stem (`<id>.<ext>`, the extensions may differ), read as gray 8-bit (an RGB
+file becomes ITU-R 601 luma, as PIL's `convert("L")`), checked (same size: never resized), then
+scored in batches with `ide.metrics.score_batch`. Every check runs before any scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ide.data.folders import _index_folder, subset_of
+from ide.data.io import read_image
+from ide.errors import UserError
+from ide.metrics import score_batch
+
+METRICS = ("fsim", "ssim", "psnr")
+BATCH = 16  # pairs per score_batch call (FSIM chunks further inside)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown --device {name!r}; use cpu, cuda or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+    return device
+
+
+def _index(folder: Path, flag: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise UserError(f"{flag} folder {folder} not found; give a folder of <id>.png/.jpg/.bmp images")
+    files = _index_folder(folder)  # also refuses two files with one id (a.png and a.jpg)
+    if not files:
+        raise UserError(f"no images (png, jpg, jpeg, bmp) in {flag} folder {folder}; is it the right folder?")
+    return files
+
+
+def pair_files(pred: Path, gt: Path, allow_missing: bool) -> list[tuple[str, Path, Path]]:
+    """Pair the two folders by id. Returns sorted (id, pred file, gt file); raises UserError on gaps."""
+    preds, gts = _index(pred, "--pred"), _index(gt, "--gt")
+    common = sorted(preds.keys() & gts.keys())
+    if not common:
+        raise UserError(
+            f"no common ids between --pred {pred} (e.g. {next(iter(preds.values())).name}) and --gt {gt} "
+            f"(e.g. {next(iter(gts.values())).name}); files are paired by name without extension"
+        )
+    only_pred, only_gt = sorted(preds.keys() - gts.keys()), sorted(gts.keys() - preds.keys())
+    if not allow_missing and only_pred:
+        raise UserError(
+            f"prediction {preds[only_pred[0]]} has no ground truth {gt / only_pred[0]}.* ({len(only_pred)} such "
+            "ids); remove it or pass --allow-missing to score the common ids only"
+        )
+    if not allow_missing and only_gt:
+        raise UserError(
+            f"ground truth {gts[only_gt[0]]} has no prediction {pred / only_gt[0]}.* ({len(only_gt)} such ids); "
+            "pass --allow-missing to score the common ids only"
+        )
+    if only_pred or only_gt:
+        print(
+            f"ide metrics: scoring the {len(common)} common ids; skipped {len(only_pred)} only in --pred, "
+            f"{len(only_gt)} only in --gt",
+            file=sys.stderr,
+        )
+    return [(i, preds[i], gts[i]) for i in common]
+
+
+def _load_pair(item: tuple[str, Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    _, pred_path, gt_path = item
+    pred, gt = read_image(pred_path, "L"), read_image(gt_path, "L")
+    if pred.shape != gt.shape:
+        raise UserError(
+            f"{pred_path} is {pred.shape[1]}x{pred.shape[0]} but its ground truth {gt_path} is "
+            f"{gt.shape[1]}x{gt.shape[0]} (width x height); metrics never resize: save it at the ground-truth size"
+        )
+    if min(gt.shape) < 11:
+        raise UserError(f"{gt_path} is {gt.shape[1]}x{gt.shape[0]}: too small for SSIM's 11x11 window")
+    return pred, gt
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def summarize(ids: list[str], scores: dict[str, list[float]]) -> dict:
+    """The SPEC's JSON summary: overall means, per-subset means, per-image scores (sorted by id)."""
+    summary: dict = {"n": len(ids), **{m: _mean(scores[m]) for m in METRICS}, "subsets": {}}
+    groups: dict[str, list[int]] = {}
+    for k, pair_id in enumerate(ids):
+        groups.setdefault(subset_of(pair_id), []).append(k)
+    for name in sorted(groups):
+        rows = groups[name]
+        summary["subsets"][name] = {
+            "n": len(rows),
+            **{m: _mean([scores[m][k] for k in rows]) for m in METRICS},
+        }
+    summary["per_image"] = [{"id": i, **{m: scores[m][k] for m in METRICS}} for k, i in enumerate(ids)]
+    return summary
+
+
+def format_table(summary: dict) -> str:
+    """The printed table: one row per subset, then the overall row."""
+    lines = [f"{'subset':<10}{'n':>6}{'FSIM':>9}{'SSIM':>9}{'PSNR':>9}"]
+    rows = [*summary["subsets"].items(), ("overall", summary)]
+    for name, s in rows:
+        lines.append(f"{name:<10}{s['n']:>6}{s['fsim']:>9.4f}{s['ssim']:>9.4f}{s['psnr']:>9.2f}")
+    return "\n".join(lines)
+
+
+def _write_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _finite_or_none(obj):
+    """JSON has no Infinity: the PSNR of identical images (+inf) is written as null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def _csv_text(summary: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "subset", *METRICS])
+    for row in summary["per_image"]:
+        writer.writerow([row["id"], subset_of(row["id"]), *(repr(row[m]) for m in METRICS)])
+    return out.getvalue()
+
+
+def score_folders(
+    pred: Path, gt: Path, json_path: str | None, csv_path: str | None, allow_missing: bool, device: str
+) -> dict:
+    """Score every id present in both folders; print the table; write the JSON and CSV if asked.
+
+    Args:
+        pred: folder of synthesized sketches `<id>.<ext>` (png, jpg, jpeg, bmp; gray or RGB).
+        gt: folder of ground-truth sketches, same ids, same sizes.
+        json_path, csv_path: where to write the summary / per-image rows (atomically), or None.
+        allow_missing: score the common ids instead of failing on ids present on one side only.
+        device: "cpu", "cuda[:k]" or "auto".
+    Returns:
+        {"n", "fsim", "ssim", "psnr", "subsets": {name: {"n", "fsim", "ssim", "psnr"}},
+         "per_image": [{"id", "fsim", "ssim", "psnr"}, ...]} (means of per-image scores; PSNR may be inf).
+    Raises:
+        UserError naming the file for an empty or missing folder, no common ids, an id on one side
+        only (without allow_missing), an unreadable image, or a size mismatch.
+    """
+    dev = _device(device)
+    items = pair_files(Path(pred), Path(gt), allow_missing)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        images = list(pool.map(_load_pair, items))
+
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for k, (_, g) in enumerate(images):
+        by_shape.setdefault(g.shape, []).append(k)
+    scores = {m: [math.nan] * len(items) for m in METRICS}
+    disable = None if len(items) >= 64 else True  # tqdm: None = shown on a terminal only
+    with tqdm(total=len(items), desc="ide metrics", unit="img", disable=disable, leave=False) as bar:
+        for members in by_shape.values():
+            for start in range(0, len(members), BATCH):
+                rows = members[start : start + BATCH]
+                x = torch.from_numpy(np.stack([images[k][0] for k in rows]))[:, None].to(dev, torch.float64)
+                y = torch.from_numpy(np.stack([images[k][1] for k in rows]))[:, None].to(dev, torch.float64)
+                for m, values in score_batch(x, y).items():
+                    for k, v in zip(rows, values.cpu().tolist()):
+                        scores[m][k] = v
+                bar.update(len(rows))
+
+    summary = summarize([i for i, _, _ in items], scores)
+    print(f"ide metrics: {summary['n']} pairs, --pred {pred}, --gt {gt}")
+    print(format_table(summary))
+    if json_path:
+        _write_atomic(json_path, json.dumps(_finite_or_none(summary), indent=1, allow_nan=False) + "\n")
+    if csv_path:
+        _write_atomic(csv_path, _csv_text(summary))
+    return summary
