@@ -31,6 +31,10 @@ SHIFT = 2  # cv2 fixed-point bits: drawing coordinates carry 1/4 pixel
 AA = cv2.LINE_AA
 _Y, _X = (g.astype(np.float32) for g in np.mgrid[0:HEIGHT, 0:WIDTH])
 HAIR = np.array([[28, 24, 24], [62, 42, 30], [112, 76, 48], [196, 160, 100], [150, 148, 145], [130, 58, 34]])
+IRIS = np.array([[55, 35, 22], [50, 75, 105], [65, 72, 40]])
+# Same bytes on every machine: floats reach cv2 only as uint8 (its 8-bit blur and resize are
+# bit-exact), transcendental maps are computed in float64 and snapped to a 2^-12 grid, and the
+# remaining float32 work is elementwise numpy (IEEE-rounded, the same everywhere).
 
 
 def _p(xy, res: int = 1) -> np.ndarray:
@@ -59,9 +63,7 @@ def _sample(rng: np.random.Generator, style: int) -> dict:
     skin_t = u(0, 1)
     g["skin"] = (1 - skin_t) * np.array([238, 204, 180]) + skin_t * np.array([138, 94, 68]) + u(-8, 8, 3)
     g["hair"] = np.clip(HAIR[rng.integers(0, len(HAIR))] + u(-15, 15, 3), 0, 255)
-    g["iris_col"] = [np.array([55, 35, 22]), np.array([50, 75, 105]), np.array([65, 72, 40])][
-        rng.integers(0, 3)
-    ]
+    g["iris_col"] = IRIS[rng.integers(0, len(IRIS))]
     g["lips"] = g["skin"] * np.array([0.85, 0.6, 0.6]) + u(-10, 10)
     g["clothes"] = u(20, 235, 3)
     lo, hi = (150, 235) if style == 0 else (50, 150)
@@ -70,6 +72,20 @@ def _sample(rng: np.random.Generator, style: int) -> dict:
     g["light"] = u(0.25, 0.45) if style == 0 else u(0.35, 0.55)
     g["paper"] = u(240, 252) if style == 0 else u(232, 246)
     return g
+
+
+def _blur8(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a [0,1] map through uint8 (bit-exact in OpenCV): float32 [H, W] in [0,1]."""
+    if mask.dtype == bool:
+        u8 = mask.astype(np.uint8) * np.uint8(255)
+    else:
+        u8 = np.round(np.clip(mask, 0, 1) * 255).astype(np.uint8)
+    return cv2.GaussianBlur(u8, (0, 0), sigma).astype(np.float32) / 255
+
+
+def _snap(a: np.ndarray) -> np.ndarray:
+    """float64 → float32 on a 2^-12 grid, so ulp differences of libm/SIMD transcendentals vanish."""
+    return (np.round(a * 4096) / 4096).astype(np.float32)
 
 
 def _face_half(g: dict, y: np.ndarray) -> np.ndarray:
@@ -81,7 +97,8 @@ def _face_half(g: dict, y: np.ndarray) -> np.ndarray:
 
 def _masks(g: dict) -> dict[str, np.ndarray]:
     """Float32 [H, W] soft masks in [0,1] of the body parts, and the photo's shadow map."""
-    x, y, cx = _X, _Y, g["cx"]
+    # x is a row, y a column: whatever depends on one of them only stays 1-D until it meets the other
+    x, y, cx = np.arange(WIDTH, dtype=np.float64)[None], np.arange(HEIGHT, dtype=np.float64)[:, None], g["cx"]
     dx, w = np.abs(x - cx), g["wave"]
     angle = np.arctan2(y - g["cy"], x - cx)
     outer_a = g["a"] + g["volume"] + w[0] * np.sin(5 * angle) + w[1] * np.cos(3 * angle)
@@ -98,16 +115,18 @@ def _masks(g: dict) -> dict[str, np.ndarray]:
         front |= (dx > inner) & (dx < outer_a) & (y >= g["temple"]) & (y < g["hair_bottom"])
     back = (in_outer | ((dx < outer_a - 2) & (y > g["cy"]) & (y < g["hair_bottom"]))) & (g["cut"] > 0)
     ear_y = g["eyes"][0][1] + 12
-    ear_x = _face_half(g, np.float32(ear_y - 2)) - 1
+    ear_x = _face_half(g, np.float64(ear_y - 2)) - 1
     ears = ((dx - ear_x) / 7.5) ** 2 + ((y - ear_y) / 15) ** 2 < 1
     neck = (dx < g["neck"] + 0.15 * np.clip(y - g["chin"], 0, None)) & (y > g["cy"])
     clothes = ((x - cx) / g["shoulder"]) ** 2 + ((y - 272) / 50) ** 2 < 1
     m = {"front": front, "back": back, "face": (dx < face_half) | ears, "neck": neck, "clothes": clothes}
-    m = {k: cv2.GaussianBlur(v.astype(np.float32), (0, 0), 0.7) for k, v in m.items()}
+    m = {k: _blur8(v, 0.7) for k, v in m.items()}
     # shadow: the side away from the light, deeper towards the edge, plus a blob beside the nose
     side = np.clip((x - cx) / g["a"] * g["side"] + 0.15, 0, 1)
-    nose = np.exp(-(((x - g["mid"] - g["side"] * 7) / 5) ** 2 + ((y - g["nose_y"] + 10) / 14) ** 2))
-    m["shadow"] = g["light"] * (side**1.5 + 0.6 * nose)
+    nose = np.exp(-(((x - g["mid"] - g["side"] * 7) / 5) ** 2)) * np.exp(
+        -(((y - g["nose_y"] + 10) / 14) ** 2)
+    )
+    m["shadow"] = _snap(g["light"] * (side**1.5 + 0.6 * nose))
     return m
 
 
@@ -274,13 +293,14 @@ def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: flo
         ink = 255 * value * (0.35 + 0.65 * dark)
         cv2.polylines(layer, list(strokes[pressure == level]), False, ink, 1, AA, SHIFT)
     layer = cv2.dilate(layer, np.ones((2, 2), np.uint8))  # 2 px wide at 2x, much cheaper than width=2
-    weight = np.clip(cv2.GaussianBlur(mask, (0, 0), 1) * (1.5 / 255), 0, 1 / 255)
-    return layer.astype(np.float32) * _up(weight)
+    return layer.astype(np.float32) / 255 * _up(_blur8(mask, 1) * 1.5)
 
 
-def _up(mask: np.ndarray) -> np.ndarray:
-    """[H, W] → [H2, W2], bilinear (the weight maps are smooth; the strokes carry the detail)."""
-    return cv2.resize(mask, (W2, H2), interpolation=cv2.INTER_LINEAR)
+def _up(a: np.ndarray) -> np.ndarray:
+    """A [0,1] map [H, W] → float32 [H2, W2], through uint8 and OpenCV's bit-exact bilinear resize
+    (the weight maps are smooth; 1/255 steps are invisible under the strokes they scale)."""
+    u8 = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    return cv2.resize(u8, (W2, H2), interpolation=cv2.INTER_LINEAR_EXACT).astype(np.float32) / 255
 
 
 def _lum(rgb) -> float:
@@ -345,9 +365,9 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     stroke(lines, mouth, 245, lw)
     stroke(lines, top, 120, 2, 1)
     stroke(lines, bottom[3:-3] + [0, 1], 80, 2, 1)
-    lips = np.zeros((HEIGHT, WIDTH), np.float32)
-    cv2.fillPoly(lips, [_p(np.concatenate([top, mouth[::-1]]))], 1.0, cv2.LINE_8, SHIFT)
-    cv2.fillPoly(lips, [_p(np.concatenate([mouth, bottom[::-1]]))], 0.45, cv2.LINE_8, SHIFT)
+    lips = np.zeros((HEIGHT, WIDTH), np.uint8)
+    cv2.fillPoly(lips, [_p(np.concatenate([top, mouth[::-1]]))], 255, AA, SHIFT)
+    cv2.fillPoly(lips, [_p(np.concatenate([mouth, bottom[::-1]]))], 115, AA, SHIFT)
 
     # 1x weight maps: hatch where the photo is shaded, darker where the photo is darker
     shade = m["shadow"] / 0.55 * np.clip(m["face"] + m["neck"] * 0.6, 0, 1)
@@ -355,7 +375,7 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     bare = 1 - hair
     skin_only = (1 - m["face"]) * bare
     w1 = bare * (np.clip(shade * 1.1, 0, 0.65) + m["neck"] * skin_only * 0.25)
-    w1 += cv2.GaussianBlur(lips, (0, 0), 0.5) * (0.2 + 0.6 * (1 - _lum(g["lips"])))
+    w1 += lips.astype(np.float32) / 255 * (0.2 + 0.6 * (1 - _lum(g["lips"])))
     cloth_dark = 1 - _lum(g["clothes"])
     w1 += bare * m["clothes"] * max(0.0, cloth_dark - 0.45)
     w2 = bare * (np.clip(shade * 1.6 - 0.5, 0, 0.5) + m["clothes"] * (0.1 + 0.7 * cloth_dark))
@@ -365,14 +385,16 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     )
 
     angle = 55.0 if not heavy else 125.0
-    keep = 1 - lines.astype(np.float32) * _up(bare / 255)
+    keep = 1 - lines.astype(np.float32) / 255 * _up(bare)
     keep *= 1 - _hatch(rng, angle, 3.0, 9.0) * _up(w1)
     keep *= 1 - _hatch(rng, angle + 75, 3.5, 8.0) * _up(w2)
     keep *= 1 - _hair_strokes(g, rng, hair, hair_dark)
-    ink = cv2.resize(cv2.GaussianBlur(1 - keep, (0, 0), 0.6), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+    ink8 = cv2.GaussianBlur(np.round((1 - keep) * 255).astype(np.uint8), (0, 0), 0.6)
+    ink = cv2.resize(ink8, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     ink = 1 - (1 - ink) * (1 - outline)
-    grain = rng.standard_normal((2, HEIGHT, WIDTH), dtype=np.float32) * np.float32(2.0)
-    grain = grain[0] + cv2.GaussianBlur(grain[1], (0, 0), 3) * 4  # fine tooth + soft blotches of the paper
+    grain = rng.standard_normal((2, HEIGHT, WIDTH), dtype=np.float32)
+    blotch = cv2.GaussianBlur(np.clip(128 + 40 * grain[1], 0, 255).astype(np.uint8), (0, 0), 3)
+    grain = 2 * grain[0] + 0.4 * (blotch.astype(np.float32) - 128)  # fine tooth + soft blotches of the paper
     return np.clip(np.round(g["paper"] * (1 - 0.93 * ink) + grain), 0, 255).astype(np.uint8)
 
 
