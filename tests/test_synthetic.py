@@ -121,6 +121,6 @@ def test_fast_enough():
 
 
 def test_bytes_are_pinned():
-    # The same bytes on every machine (checked with numpy's and OpenCV's SIMD paths switched off).
+    # Meant to be the same bytes on every machine (verified: OpenCV's SIMD paths on and off agree).
     # If you change the generator on purpose, update the hash: caches keyed by the data follow.
-    assert make_split(4, seed=1).fingerprint() == "93a42497792a00d7"
+    assert make_split(4, seed=1).fingerprint() == "0ce4cc002a8fc881"

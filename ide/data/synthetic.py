@@ -46,6 +46,15 @@ def _c(colour) -> tuple[float, ...]:
     return tuple(float(v) for v in np.atleast_1d(colour))
 
 
+def _line(img: np.ndarray, pts: np.ndarray, colour, width: int = 1, res: int = 1) -> None:
+    """Antialiased open polyline through 1x points [n, 2] on a canvas `res` times larger."""
+    cv2.polylines(img, [_p(pts, res)], False, _c(colour), width, AA, SHIFT)
+
+
+def _fill(img: np.ndarray, polys: list[np.ndarray], colour, res: int = 1) -> None:
+    cv2.fillPoly(img, [_p(q, res) for q in polys], _c(colour), AA, SHIFT)
+
+
 def _sample(rng: np.random.Generator, style: int) -> dict:
     """All geometry, colours and lighting of one identity, in 1x pixel coordinates."""
     u = rng.uniform
@@ -166,23 +175,38 @@ def _nose(g: dict, sgn: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([g["mid"] + sgn * g["nose_w"] * 0.45, g["nose_y"] + 1]), wing
 
 
+def _eyeball(img: np.ndarray, g: dict, i: int, res: int, white, iris, pupil, shine) -> None:
+    """Eye i's white, iris, pupil and catch-light, shown only between its lids, on a canvas `res` times
+    larger: RGB colours on a photo, ink values on a sketch layer."""
+    up, lo = _eye(g, i)
+    almond = np.concatenate([up, lo[::-1]])
+    (x0, y0), (x1, y1) = (
+        (np.floor(almond.min(0) * res) - 2 * res).astype(int),
+        (np.ceil(almond.max(0) * res) + 2 * res).astype(int),
+    )
+    roi, off = img[y0:y1, x0:x1], np.array([x0, y0]) << SHIFT
+    inside = np.zeros(roi.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [_p(almond, res) - off], 255, AA, SHIFT)
+    eye = np.empty_like(roi)
+    eye[:] = white
+    (cx, cy), r = _p(g["eyes"][i], res) - off, g["iris"] * res * (1 << SHIFT)
+    cv2.circle(eye, (cx, cy), int(r), _c(iris), -1, AA, SHIFT)
+    cv2.circle(eye, (cx, cy), int(0.45 * r), _c(pupil), -1, AA, SHIFT)
+    cv2.circle(eye, (cx - 5 * res, cy - 5 * res), 4 * res, _c(shine), -1, AA, SHIFT)
+    alpha = inside.astype(np.float32).reshape(inside.shape + (1,) * (img.ndim - 2)) / 255
+    roi[:] = np.round(eye * alpha + roi * (1 - alpha)).astype(np.uint8)
+
+
 def _render_photo(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
-    """uint8 [H, W, 3]: flat colour layers, features, directional shading, blur and noise."""
-    t = _Y / HEIGHT
-    planes = []  # one [H, W] plane per channel: numpy broadcasting over a last axis of 3 is slow
+    """uint8 [H, W, 3]: flat colour layers, hair strands, features, directional shading, blur and noise."""
+    t, planes = _Y / HEIGHT, []  # one [H, W] plane per channel: numpy is slow over a last axis of 3
+    layers = (("clothes", g["clothes"]), ("back", g["hair"] * 0.9), ("neck", g["skin"] * 0.75))
     for ch in range(3):
         img = (1 - t) * np.float32(g["bg"][ch]) + t * np.float32(g["bg2"][ch])
-        for key, colour in (
-            ("clothes", g["clothes"]),
-            ("back", g["hair"] * 0.9),
-            ("neck", g["skin"] * 0.75),
-            ("face", g["skin"]),
-            ("front", g["hair"]),
-        ):
+        for key, colour in layers + (("face", g["skin"]), ("front", g["hair"])):
             img += (np.float32(colour[ch]) - img) * m[key]
-        planes.append(img)
-    c, skin = cv2.merge([np.clip(p, 0, 255).astype(np.uint8) for p in planes]), g["skin"]
-    hair = np.clip(m["front"] + m["back"] * (1 - m["face"]) * (1 - m["neck"]), 0, 1)
+        planes.append(np.clip(img, 0, 255).astype(np.uint8))
+    c, skin, hair = cv2.merge(planes), g["skin"], _hair_mask(m)
     strands, curves = c.copy(), _p(_hair_curves(g, rng, hair, 0.2))  # strands: darker and lighter
     tone = rng.integers(0, 2, len(curves))
     for k, shade in enumerate((-0.16, 0.16)):
@@ -190,50 +214,29 @@ def _render_photo(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
         cv2.polylines(strands, list(curves[tone == k]), False, _c(colour), 1, AA, SHIFT)
     cv2.copyTo(strands, (hair > 0.5).astype(np.uint8), c)
     for i in range(2):
-        cv2.fillPoly(
-            c,
-            [_p(np.concatenate([_brow(g, i, -0.5), _brow(g, i, 0.5)[::-1]]))],
-            _c(g["hair"] * 0.8),
-            AA,
-            SHIFT,
-        )
+        _fill(c, [np.concatenate([_brow(g, i, -0.5), _brow(g, i, 0.5)[::-1]])], g["hair"] * 0.8)
+        _eyeball(c, g, i, 1, (232, 228, 222), g["iris_col"], (15, 12, 12), (250, 250, 250))
         up, lo = _eye(g, i)
-        almond = np.concatenate([up, lo[::-1]])
-        (x0, y0), (x1, y1) = np.floor(almond.min(0)).astype(int) - 2, np.ceil(almond.max(0)).astype(int) + 2
-        roi = c[y0:y1, x0:x1]  # the eyeball is drawn on a copy and shown only inside the lids
-        inside = np.zeros(roi.shape[:2], np.uint8)
-        cv2.fillPoly(inside, [_p(almond - [x0, y0])], 255, AA, SHIFT)
-        eye = np.empty_like(roi)
-        eye[:] = (232, 228, 222)
-        ctr = tuple(_p(np.subtract(g["eyes"][i], [x0, y0])))
-        cv2.circle(eye, ctr, int(g["iris"] * 4), _c(g["iris_col"]), -1, AA, SHIFT)
-        cv2.circle(eye, ctr, int(g["iris"] * 1.8), (15, 12, 12), -1, AA, SHIFT)
-        cv2.circle(eye, (ctr[0] - 5, ctr[1] - 5), 4, (250, 250, 250), -1, AA, SHIFT)
-        a = inside[..., None].astype(np.float32) / 255
-        roi[:] = (eye * a + roi * (1 - a)).astype(np.uint8)
-        cv2.polylines(c, [_p(up)], False, (35, 28, 28), 2, AA, SHIFT)
-        cv2.polylines(c, [_p(lo)], False, _c(skin * 0.6), 1, AA, SHIFT)
-        cv2.polylines(c, [_p(up + [0, -2.5])], False, _c(skin * 0.8), 1, AA, SHIFT)
-        sgn = 2 * i - 1
-        nostril, wing = _nose(g, sgn)
-        cv2.ellipse(c, tuple(_p(nostril)), (12, 6), -sgn * 20, 0, 360, _c(skin * 0.4), -1, AA, SHIFT)
-        cv2.polylines(c, [_p(wing)], False, _c(skin * 0.7), 1, AA, SHIFT)
+        _line(c, up, (35, 28, 28), 2)
+        _line(c, lo, skin * 0.6)
+        _line(c, up + [0, -2.5], skin * 0.8)
+        nostril, wing = _nose(g, 2 * i - 1)
+        cv2.ellipse(c, tuple(_p(nostril)), (12, 6), (1 - 2 * i) * 20, 0, 360, _c(skin * 0.4), -1, AA, SHIFT)
+        _line(c, wing, skin * 0.7)
     top, line, bottom = _mouth(g)
-    cv2.fillPoly(
-        c,
-        [_p(np.concatenate([top, line[::-1]])), _p(np.concatenate([line, bottom[::-1]]))],
-        _c(g["lips"]),
-        AA,
-        SHIFT,
-    )
-    cv2.polylines(c, [_p(line)], False, _c(skin * 0.3), 1, AA, SHIFT)
+    _fill(c, [np.concatenate([top, line[::-1]]), np.concatenate([line, bottom[::-1]])], g["lips"])
+    _line(c, line, skin * 0.3)
     # light: a gentle gradient over the whole frame, strong shading on the person's far side
     person = np.clip(m["face"] + m["neck"] + 0.6 * m["front"] + 0.6 * m["back"], 0, 1)
-    gradient = 1 + 0.12 * g["side"] * (g["cx"] - _X) / 100
-    light = gradient * (1 - m["shadow"] * person)
-    noise = 2.5 * rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32)  # sensor noise, mostly luma
+    light = (1 + 0.12 * g["side"] * (g["cx"] - _X) / 100) * (1 - m["shadow"] * person)
+    noise = 2.5 * rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32)  # sensor noise (luma)
     planes = [p.astype(np.float32) * light + noise for p in cv2.split(cv2.GaussianBlur(c, (0, 0), 0.5))]
     return cv2.merge([np.clip(np.round(p), 0, 255).astype(np.uint8) for p in planes])
+
+
+def _hair_mask(m: dict) -> np.ndarray:
+    """Visible hair: the front layer, and the back layer where face and neck do not cover it."""
+    return np.clip(m["front"] + m["back"] * (1 - m["face"]) * (1 - m["neck"]), 0, 1)
 
 
 @lru_cache(maxsize=8)
@@ -315,74 +318,56 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     """
     heavy = g["style"] == 1
     lw, ink_line = (3, 0.85) if heavy else (2, 0.7)
-
-    def stroke(layer, pts, value, width=lw, passes=2):  # a pencil line: a few wobbly passes
-        for _ in range(passes):
-            wob = pts + rng.normal(0, 0.3, 2) + rng.normal(0, 0.12, pts.shape)
-            cv2.polylines(layer, [_p(wob, S)], False, float(value), width, AA, SHIFT)
-
     lines = np.zeros((H2, W2), np.uint8)  # contours and features: all hidden where hair covers them
+
+    def stroke(pts, value, width=lw, passes=2):  # a pencil line: a few wobbly passes
+        for _ in range(passes):
+            _line(lines, pts + rng.normal(0, 0.3, 2) + rng.normal(0, 0.12, pts.shape), value, width, S)
+
     ys = np.linspace(g["top"], g["chin"], 80)
     half = _face_half(g, ys)
     neck_y = ys[(ys > g["cy"]) & (half < g["neck"] + 1)][0]  # the neck leaves the jaw here ...
     collar_y = 272 - 50 * np.sqrt(1 - (g["neck"] / g["shoulder"]) ** 2)  # ... and meets the clothes here
+    ear_y, t = g["eyes"][0][1] + 12, np.linspace(-1.3, 1.4, 15)
     for sgn in (-1, 1):
-        stroke(lines, np.stack([g["cx"] + sgn * half, ys], 1), 210 * ink_line)
-        ear_y = g["eyes"][0][1] + 12
-        ear_x = g["cx"] + sgn * (_face_half(g, np.float32(ear_y - 2)) - 1)
-        t = np.linspace(-1.3, 1.4, 15)
-        stroke(lines, np.stack([ear_x + sgn * 7.5 * np.cos(t), ear_y + 15 * np.sin(t)], 1), 190 * ink_line)
-        stroke(lines, np.stack([ear_x + sgn * 3 * np.cos(t[3:-3]), ear_y + 8 * np.sin(t[3:-3])], 1), 70, 2, 1)
+        stroke(np.stack([g["cx"] + sgn * half, ys], 1), 210 * ink_line)
+        ear_x = g["cx"] + sgn * (_face_half(g, np.float64(ear_y - 2)) - 1)
+        stroke(np.stack([ear_x + sgn * 7.5 * np.cos(t), ear_y + 15 * np.sin(t)], 1), 190 * ink_line)
+        stroke(np.stack([ear_x + sgn * 3 * np.cos(t[3:-3]), ear_y + 8 * np.sin(t[3:-3])], 1), 70, 2, 1)
         neck_x = g["cx"] + sgn * (
             g["neck"] + 0.15 * np.clip(np.array([neck_y, collar_y]) - g["chin"], 0, None)
         )
-        stroke(lines, np.stack([neck_x, [neck_y, collar_y]], 1), 180 * ink_line)
+        stroke(np.stack([neck_x, [neck_y, collar_y]], 1), 180 * ink_line)
     hair_dark = 1 - _lum(g["hair"])
     for i in range(2):
         for off in np.linspace(-0.5, 0.5, 5):
-            stroke(lines, _brow(g, i, off), 255 * (0.4 + 0.55 * hair_dark), 2, 1)
+            stroke(_brow(g, i, off), 255 * (0.4 + 0.55 * hair_dark), 2, 1)
+        _eyeball(lines, g, i, S, 0, 140, 255, 0)
         up, lo = _eye(g, i)
-        almond = np.concatenate([up, lo[::-1]])
-        (x0, y0), (x1, y1) = (
-            np.floor(almond.min(0) * S).astype(int) - 4,
-            np.ceil(almond.max(0) * S).astype(int) + 4,
-        )
-        eye, inside = np.zeros((y1 - y0, x1 - x0), np.uint8), np.zeros((y1 - y0, x1 - x0), np.uint8)
-        ctr = tuple(_p(g["eyes"][i], S) - (np.array([x0, y0]) << SHIFT))
-        cv2.circle(eye, ctr, int(g["iris"] * 4 * S), 140, -1, AA, SHIFT)
-        cv2.circle(eye, ctr, int(g["iris"] * 1.8 * S), 255, -1, AA, SHIFT)
-        cv2.circle(eye, (ctr[0] - 10, ctr[1] - 10), 8, 0, -1, AA, SHIFT)
-        cv2.fillPoly(inside, [_p(almond, S) - (np.array([x0, y0]) << SHIFT)], 255, AA, SHIFT)
-        roi = lines[y0:y1, x0:x1]
-        roi[:] = np.maximum(roi, (eye * (inside / 255.0)).astype(np.uint8))
-        stroke(lines, up, 250, lw + 1)
-        stroke(lines, lo, 110, 2, 1)
-        stroke(lines, up + [0, -2.5], 90, 2, 1)
+        stroke(up, 250, lw + 1)
+        stroke(lo, 110, 2, 1)
+        stroke(up + [0, -2.5], 90, 2, 1)
         nostril, wing = _nose(g, 2 * i - 1)
-        cv2.ellipse(lines, tuple(_p(nostril, S)), (24, 12), -(2 * i - 1) * 20, 0, 360, 200, -1, AA, SHIFT)
-        stroke(lines, wing, 150, 2)
+        cv2.ellipse(lines, tuple(_p(nostril, S)), (24, 12), (1 - 2 * i) * 20, 0, 360, 200, -1, AA, SHIFT)
+        stroke(wing, 150, 2)
     top, mouth, bottom = _mouth(g)
-    stroke(lines, mouth, 245, lw)
-    stroke(lines, top, 120, 2, 1)
-    stroke(lines, bottom[3:-3] + [0, 1], 80, 2, 1)
+    stroke(mouth, 245, lw)
+    stroke(top, 120, 2, 1)
+    stroke(bottom[3:-3] + [0, 1], 80, 2, 1)
     lips = np.zeros((HEIGHT, WIDTH), np.uint8)
-    cv2.fillPoly(lips, [_p(np.concatenate([top, mouth[::-1]]))], 255, AA, SHIFT)
-    cv2.fillPoly(lips, [_p(np.concatenate([mouth, bottom[::-1]]))], 115, AA, SHIFT)
+    _fill(lips, [np.concatenate([top, mouth[::-1]])], 255)
+    _fill(lips, [np.concatenate([mouth, bottom[::-1]])], 115)
 
     # 1x weight maps: hatch where the photo is shaded, darker where the photo is darker
     shade = m["shadow"] / 0.55 * np.clip(m["face"] + m["neck"] * 0.6, 0, 1)
-    hair = np.clip(m["front"] + m["back"] * (1 - m["face"]) * (1 - m["neck"]), 0, 1)
-    bare = 1 - hair
-    skin_only = (1 - m["face"]) * bare
-    w1 = bare * (np.clip(shade * 1.1, 0, 0.65) + m["neck"] * skin_only * 0.25)
+    hair = _hair_mask(m)
+    bare, cloth_dark = 1 - hair, 1 - _lum(g["clothes"])
+    w1 = bare * (np.clip(shade * 1.1, 0, 0.65) + m["neck"] * (1 - m["face"]) * 0.25)
     w1 += lips.astype(np.float32) / 255 * (0.2 + 0.6 * (1 - _lum(g["lips"])))
-    cloth_dark = 1 - _lum(g["clothes"])
     w1 += bare * m["clothes"] * max(0.0, cloth_dark - 0.45)
     w2 = bare * (np.clip(shade * 1.6 - 0.5, 0, 0.5) + m["clothes"] * (0.1 + 0.7 * cloth_dark))
     body = (255 * (hair + m["clothes"] > 0.5)).astype(np.uint8)
-    outline = (
-        cv2.morphologyEx(body, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)).astype(np.float32) * 0.4 / 255
-    )
+    outline = cv2.morphologyEx(body, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)).astype(np.float32) / 255
 
     angle = 55.0 if not heavy else 125.0
     keep = 1 - lines.astype(np.float32) / 255 * _up(bare)
@@ -391,7 +376,7 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     keep *= 1 - _hair_strokes(g, rng, hair, hair_dark)
     ink8 = cv2.GaussianBlur(np.round((1 - keep) * 255).astype(np.uint8), (0, 0), 0.6)
     ink = cv2.resize(ink8, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    ink = 1 - (1 - ink) * (1 - outline)
+    ink = 1 - (1 - ink) * (1 - 0.4 * outline)
     grain = rng.standard_normal((2, HEIGHT, WIDTH), dtype=np.float32)
     blotch = cv2.GaussianBlur(np.clip(128 + 40 * grain[1], 0, 255).astype(np.uint8), (0, 0), 3)
     grain = 2 * grain[0] + 0.4 * (blotch.astype(np.float32) - 128)  # fine tooth + soft blotches of the paper
