@@ -33,8 +33,8 @@ _Y, _X = (g.astype(np.float32) for g in np.mgrid[0:HEIGHT, 0:WIDTH])
 HAIR = np.array([[28, 24, 24], [62, 42, 30], [112, 76, 48], [196, 160, 100], [150, 148, 145], [130, 58, 34]])
 IRIS = np.array([[55, 35, 22], [50, 75, 105], [65, 72, 40]])
 # Same bytes on every machine: floats reach cv2 only as uint8 (its 8-bit blur and resize are
-# bit-exact), transcendental maps are computed in float64 and snapped to a 2^-12 grid, and the
-# remaining float32 work is elementwise numpy (IEEE-rounded, the same everywhere).
+# bit-exact), the few transcendental values are snapped to a 2^-12 grid, and all else is
+# elementwise arithmetic and sqrt (IEEE-rounded, the same everywhere).
 
 
 def _p(xy, res: int = 1) -> np.ndarray:
@@ -93,7 +93,8 @@ def _blur8(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _snap(a: np.ndarray) -> np.ndarray:
-    """float64 → float32 on a 2^-12 grid, so ulp differences of libm/SIMD transcendentals vanish."""
+    """float64 → float32 on a 2^-12 grid, so ulp differences of libm/SIMD transcendentals vanish
+    (used on the 1-D results of sin and exp; everything 2-D is plain arithmetic and sqrt)."""
     return (np.round(a * 4096) / 4096).astype(np.float32)
 
 
@@ -109,14 +110,18 @@ def _masks(g: dict) -> dict[str, np.ndarray]:
     # x is a row, y a column: whatever depends on one of them only stays 1-D until it meets the other
     x, y, cx = np.arange(WIDTH, dtype=np.float64)[None], np.arange(HEIGHT, dtype=np.float64)[:, None], g["cx"]
     dx, w = np.abs(x - cx), g["wave"]
-    angle = np.arctan2(y - g["cy"], x - cx)
-    outer_a = g["a"] + g["volume"] + w[0] * np.sin(5 * angle) + w[1] * np.cos(3 * angle)
+    # a wavy silhouette: sin 5θ and cos 3θ of the polar angle, as polynomials of sin θ and cos θ
+    r = np.maximum(np.sqrt((x - cx) ** 2 + (y - g["cy"]) ** 2), 1e-6)
+    c, s = (x - cx) / r, (y - g["cy"]) / r
+    c2, s2 = c * c, s * s  # products, not np.power: the same bits on every CPU
+    outer_a = g["a"] + g["volume"] + w[0] * s * (16 * s2 * s2 - 20 * s2 + 5) + w[1] * c * (4 * c2 - 3)
     in_outer = ((x - cx) / outer_a) ** 2 + ((y - g["cy"]) / (g["cy"] - g["top"] + g["volume"])) ** 2 < 1
     # hairline: high over the forehead (lower, slanted under a fringe), down to the temples at the sides
     hx = cx + (0.3 * g["part"] if g["fringe"] else 0.0)
     line_y = g["hairline"] + g["fringe"] * (16 + 8 * (x - hx) / g["a"] * np.sign(g["part"]))
-    line_y = line_y + w[2] * np.sin(x / 9) + w[3] * np.sin(x / 4.3)
-    hairline = line_y + (g["temple"] - line_y) * np.clip(np.abs(x - hx) / (0.85 * g["a"]), 0, 1) ** 3
+    line_y = line_y + _snap(w[2] * np.sin(x / 9) + w[3] * np.sin(x / 4.3))
+    rise = np.clip(np.abs(x - hx) / (0.85 * g["a"]), 0, 1)
+    hairline = line_y + (g["temple"] - line_y) * rise * rise * rise
     front = in_outer & (y < hairline)
     face_half = _face_half(g, y)
     if g["cut"] > 0:  # side curtains over the face edge down to hair_bottom, leaving the neck free
@@ -132,10 +137,9 @@ def _masks(g: dict) -> dict[str, np.ndarray]:
     m = {k: _blur8(v, 0.7) for k, v in m.items()}
     # shadow: the side away from the light, deeper towards the edge, plus a blob beside the nose
     side = np.clip((x - cx) / g["a"] * g["side"] + 0.15, 0, 1)
-    nose = np.exp(-(((x - g["mid"] - g["side"] * 7) / 5) ** 2)) * np.exp(
-        -(((y - g["nose_y"] + 10) / 14) ** 2)
-    )
-    m["shadow"] = _snap(g["light"] * (side**1.5 + 0.6 * nose))
+    nose_x = _snap(np.exp(-(((x - g["mid"] - g["side"] * 7) / 5) ** 2)))
+    nose_y = _snap(np.exp(-(((y - g["nose_y"] + 10) / 14) ** 2)))
+    m["shadow"] = np.float32(g["light"]) * (_snap(side * np.sqrt(side)) + 0.6 * nose_x * nose_y)
     return m
 
 
@@ -276,7 +280,7 @@ def _hair_curves(g: dict, rng: np.random.Generator, mask: np.ndarray, per_sample
     i = rng.integers(0, max(len(ys), 1), count)
     p = np.stack([xs[i], ys[i]], 1) * 2.0 + rng.uniform(-1, 1, (count, 2))
     crown = np.array([g["cx"] + g["part"], g["top"] - 40])
-    step, curve = rng.uniform(5, 10, (count, 1)), [p]
+    step, curve = rng.uniform(6, 12, (count, 1)), [p]
     for _ in range(4):
         v = p - crown
         v /= np.linalg.norm(v, axis=1, keepdims=True)
@@ -290,7 +294,7 @@ def _hair_curves(g: dict, rng: np.random.Generator, mask: np.ndarray, per_sample
 def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: float) -> np.ndarray:
     """Float32 [H2, W2] ink of the sketch's hair; dark (1 - hair luminance) sets density and pressure."""
     layer = np.zeros((H2, W2), np.uint8)
-    strokes = _p(_hair_curves(g, rng, mask, 0.1 + 0.5 * dark), S)
+    strokes = _p(_hair_curves(g, rng, mask, 0.08 + 0.4 * dark), S)
     pressure = rng.integers(0, 3, len(strokes))
     for level, value in enumerate((0.5, 0.75, 1.0)):
         ink = 255 * value * (0.35 + 0.65 * dark)
@@ -377,9 +381,10 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     ink8 = cv2.GaussianBlur(np.round((1 - keep) * 255).astype(np.uint8), (0, 0), 0.6)
     ink = cv2.resize(ink8, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     ink = 1 - (1 - ink) * (1 - 0.4 * outline)
-    grain = rng.standard_normal((2, HEIGHT, WIDTH), dtype=np.float32)
-    blotch = cv2.GaussianBlur(np.clip(128 + 40 * grain[1], 0, 255).astype(np.uint8), (0, 0), 3)
-    grain = 2 * grain[0] + 0.4 * (blotch.astype(np.float32) - 128)  # fine tooth + soft blotches of the paper
+    tooth = rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32)  # fine grain, and soft blotches:
+    blotch = np.clip(128 + 40 * rng.standard_normal((HEIGHT // 4, WIDTH // 4)), 0, 255).astype(np.uint8)
+    blotch = cv2.resize(blotch, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR_EXACT)
+    grain = 2 * tooth + 0.07 * (cv2.GaussianBlur(blotch, (0, 0), 2).astype(np.float32) - 128)
     return np.clip(np.round(g["paper"] * (1 - 0.93 * ink) + grain), 0, 255).astype(np.uint8)
 
 
