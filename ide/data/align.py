@@ -177,12 +177,22 @@ def align_face(rgb: np.ndarray, name: str = "photo", return_matrix: bool = False
     left, right = detect_eyes(rgb, name)
     matrix = eye_transform(left, right)
     scale = float(np.hypot(*matrix[:, 0]))
-    src = rgb
-    if scale < 1:  # shrinking: low-pass first, or warpAffine's bilinear sampling aliases
-        src = cv2.GaussianBlur(rgb, (0, 0), 0.5 * np.sqrt(1 / scale**2 - 1))
+    sigma = 0.5 * np.sqrt(1 / scale**2 - 1) if scale < 1 else 0.0  # low-pass before shrinking (no aliasing)
+    # work on the part of the photo the output needs (plus the blur's reach): big photos stay cheap
+    corners = np.array([[0, 0], [WIDTH - 1, 0], [0, HEIGHT - 1], [WIDTH - 1, HEIGHT - 1]], np.float64)
+    inverse = cv2.invertAffineTransform(matrix)
+    src_corners = corners @ inverse[:, :2].T + inverse[:, 2]
+    pad = int(np.ceil(3 * sigma)) + 3
+    x0, y0 = np.maximum(np.floor(src_corners.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(src_corners.max(0)).astype(int) + pad + 1, [rgb.shape[1], rgb.shape[0]])
+    src = rgb[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else rgb[:1, :1]
+    if sigma > 0:
+        src = cv2.GaussianBlur(src, (0, 0), sigma)
+    shifted = matrix.copy()
+    shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
     aligned = cv2.warpAffine(
         src,
-        matrix,
+        shifted,
         (WIDTH, HEIGHT),
         flags=cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_CONSTANT,
