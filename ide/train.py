@@ -99,7 +99,7 @@ def _check_finite(losses: dict[str, torch.Tensor]) -> None:
     for k, v in losses.items():
         if not torch.isfinite(v.detach()).all():
             raise TrainingDiverged(
-                f"loss {k} is {float(v)}; training stopped, last.pt is unchanged (lower train.lr?)"
+                f"loss {k} is {float(v.detach())}; training stopped, last.pt is unchanged (lower train.lr?)"
             )
 
 
