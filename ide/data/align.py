@@ -1,7 +1,7 @@
 """Face alignment to the CUFS layout: Haar face and eye detection, then a similarity warp to 200x250.
 
-The eye centres land on (75,125) and (127,125) (52 px apart), as in CUFS and CUFSF, so stage 1's
-patch search (which looks only ±5 px around each patch position) sees faces where it expects them.
+The eye centres land on (75,125) and (127,125) (52 px apart), the CUFS layout, so stage 1's patch
+search (which looks only ±5 px around each patch position) sees faces where it expects them.
 Detection uses the cascades bundled with OpenCV 4.x (`cv2.data.haarcascades`).
 """
 
