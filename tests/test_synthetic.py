@@ -123,4 +123,4 @@ def test_fast_enough():
 def test_bytes_are_pinned():
     # Meant to be the same bytes on every machine (verified: OpenCV's SIMD paths on and off agree).
     # If you change the generator on purpose, update the hash: caches keyed by the data follow.
-    assert make_split(4, seed=1).fingerprint() == "4d3f7e4548b52583"
+    assert make_split(4, seed=1).fingerprint() == "39f141f09c7bf7dc"

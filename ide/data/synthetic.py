@@ -25,7 +25,7 @@ import numpy as np
 from ide.data.folders import HEIGHT, WIDTH, PairedSplit
 from ide.data.io import write_png
 
-S = 2  # the sketch is drawn at 2x and area-downsampled: thin antialiased pencil strokes
+S = 2  # sketch strokes are drawn at 2x and area-downsampled: thin antialiased pencil lines
 H2, W2 = HEIGHT * S, WIDTH * S
 SHIFT = 2  # cv2 fixed-point bits: drawing coordinates carry 1/4 pixel
 AA = cv2.LINE_AA
@@ -245,7 +245,7 @@ def _hair_mask(m: dict) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _hatch_texture(angle: float, spacing: float, dash: float) -> np.ndarray:
-    """Float32 [H2+64, W2+64] in [0,1]: parallel broken pencil strokes (2x pixels), fixed per argument set."""
+    """Float32 [H+32, W+32] in [0,1]: parallel broken pencil strokes (drawn at 2x), fixed per argument set."""
     rng = np.random.default_rng([int(angle * 10), int(spacing * 10), int(dash * 10)])
     h, w = H2 + 64, W2 + 64
     layer = np.zeros((h, w), np.uint8)
@@ -261,15 +261,15 @@ def _hatch_texture(angle: float, spacing: float, dash: float) -> np.ndarray:
     pressure = rng.integers(0, 3, len(seg))
     for level, value in enumerate((150, 200, 255)):  # three pencil pressures
         cv2.polylines(layer, list(seg[pressure == level]), False, value, 2, AA)
-    out = layer.astype(np.float32) / 255
+    out = _down(layer)
     out.flags.writeable = False
     return out
 
 
 def _hatch(rng: np.random.Generator, angle: float, spacing: float, dash: float) -> np.ndarray:
-    """A randomly placed crop of the hatch texture: float32 [H2, W2]."""
-    oy, ox = rng.integers(0, 64, 2)
-    return _hatch_texture(angle, spacing, dash)[oy : oy + H2, ox : ox + W2]
+    """A randomly placed crop of the hatch texture: float32 [H, W]."""
+    oy, ox = rng.integers(0, 32, 2)
+    return _hatch_texture(angle, spacing, dash)[oy : oy + HEIGHT, ox : ox + WIDTH]
 
 
 def _hair_curves(g: dict, rng: np.random.Generator, mask: np.ndarray, per_sample: float) -> np.ndarray:
@@ -292,7 +292,7 @@ def _hair_curves(g: dict, rng: np.random.Generator, mask: np.ndarray, per_sample
 
 
 def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: float) -> np.ndarray:
-    """Float32 [H2, W2] ink of the sketch's hair; dark (1 - hair luminance) sets density and pressure."""
+    """Float32 [H, W] ink of the sketch's hair; dark (1 - hair luminance) sets density and pressure."""
     layer = np.zeros((H2, W2), np.uint8)
     strokes = _p(_hair_curves(g, rng, mask, 0.08 + 0.4 * dark), S)
     pressure = rng.integers(0, 3, len(strokes))
@@ -300,14 +300,13 @@ def _hair_strokes(g: dict, rng: np.random.Generator, mask: np.ndarray, dark: flo
         ink = 255 * value * (0.35 + 0.65 * dark)
         cv2.polylines(layer, list(strokes[pressure == level]), False, ink, 1, AA, SHIFT)
     layer = cv2.dilate(layer, np.ones((2, 2), np.uint8))  # 2 px wide at 2x, much cheaper than width=2
-    return layer.astype(np.float32) / 255 * _up(_blur8(mask, 1) * 1.5)
+    return _down(layer) * np.minimum(_blur8(mask, 1) * 1.5, 1)
 
 
-def _up(a: np.ndarray) -> np.ndarray:
-    """A [0,1] map [H, W] → float32 [H2, W2], through uint8 and OpenCV's bit-exact bilinear resize
-    (the weight maps are smooth; 1/255 steps are invisible under the strokes they scale)."""
-    u8 = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
-    return cv2.resize(u8, (W2, H2), interpolation=cv2.INTER_LINEAR_EXACT).astype(np.float32) / 255
+def _down(layer: np.ndarray) -> np.ndarray:
+    """uint8 ink drawn at 2x, [2h, 2w] → float32 [h, w] in [0,1] (area average, bit-exact in OpenCV)."""
+    size = (layer.shape[1] // S, layer.shape[0] // S)
+    return cv2.resize(layer, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
 
 def _lum(rgb) -> float:
@@ -317,8 +316,8 @@ def _lum(rgb) -> float:
 def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     """uint8 [H, W]: pencil strokes, hatching and paper grain; never sees the photo's pixels.
 
-    Lines are drawn at 2x; the smooth weight maps (where to hatch, how dark) are computed at 1x
-    from the masks and upsampled, which keeps the cost to a few full-size 2x operations.
+    Lines, hatching and hair strokes are drawn at 2x (uint8) and area-averaged to 1x, where the smooth
+    weight maps (where to hatch, how dark) scale them.
     """
     heavy = g["style"] == 1
     lw, ink_line = (3, 0.85) if heavy else (2, 0.7)
@@ -374,13 +373,11 @@ def _render_sketch(g: dict, m: dict, rng: np.random.Generator) -> np.ndarray:
     outline = cv2.morphologyEx(body, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8)).astype(np.float32) / 255
 
     angle = 55.0 if not heavy else 125.0
-    keep = 1 - lines.astype(np.float32) / 255 * _up(bare)
-    keep *= 1 - _hatch(rng, angle, 3.0, 9.0) * _up(w1)
-    keep *= 1 - _hatch(rng, angle + 75, 3.5, 8.0) * _up(w2)
+    keep = 1 - _down(cv2.GaussianBlur(lines, (0, 0), 0.6)) * bare  # lines soften a little, like graphite
+    keep *= 1 - _hatch(rng, angle, 3.0, 9.0) * np.minimum(w1, 1)
+    keep *= 1 - _hatch(rng, angle + 75, 3.5, 8.0) * np.minimum(w2, 1)
     keep *= 1 - _hair_strokes(g, rng, hair, hair_dark)
-    ink8 = cv2.GaussianBlur(np.round((1 - keep) * 255).astype(np.uint8), (0, 0), 0.6)
-    ink = cv2.resize(ink8, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    ink = 1 - (1 - ink) * (1 - 0.4 * outline)
+    ink = 1 - keep * (1 - 0.4 * outline)
     tooth = rng.standard_normal((HEIGHT, WIDTH), dtype=np.float32)  # fine grain, and soft blotches:
     blotch = np.clip(128 + 40 * rng.standard_normal((HEIGHT // 4, WIDTH // 4)), 0, 255).astype(np.uint8)
     blotch = cv2.resize(blotch, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR_EXACT)
