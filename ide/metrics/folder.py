@@ -27,7 +27,7 @@ from ide.errors import UserError
 from ide.metrics import score_batch
 
 METRICS = ("fsim", "ssim", "psnr")
-BATCH = 16  # pairs per score_batch call (FSIM chunks further inside)
+BATCH = 8  # pairs per score_batch call
 
 
 def _device(name: str) -> torch.device:
@@ -156,6 +156,43 @@ def _csv_text(summary: dict) -> str:
     return out.getvalue()
 
 
+def score_images(images: list[tuple[np.ndarray, np.ndarray]], device: torch.device) -> dict[str, list[float]]:
+    """Score (pred, gt) uint8 [H, W] pairs in batches of one size. Returns {metric: [score per pair]}.
+
+    On CPU the batches run in parallel Python threads with single-threaded torch ops: the metrics
+    are hundreds of ~1 ms operations, and with intra-op threads each ends in a barrier that, on a
+    shared machine, waits for a descheduled thread (measured 7x slower on 2 busy cores).
+    """
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, (_, g) in enumerate(images):
+        by_shape.setdefault(g.shape, []).append(k)
+    batches = [members[i : i + BATCH] for members in by_shape.values() for i in range(0, len(members), BATCH)]
+
+    def run(rows: list[int]) -> tuple[list[int], dict[str, list[float]]]:
+        x = torch.from_numpy(np.stack([images[k][0] for k in rows]))[:, None].to(device, torch.float64)
+        y = torch.from_numpy(np.stack([images[k][1] for k in rows]))[:, None].to(device, torch.float64)
+        return rows, {m: v.cpu().tolist() for m, v in score_batch(x, y).items()}
+
+    scores = {m: [math.nan] * len(images) for m in METRICS}
+    threads = torch.get_num_threads()
+    workers = threads if device.type == "cpu" else 1
+    disable = None if len(images) >= 64 else True  # tqdm: None = shown on a terminal only
+    bar = tqdm(total=len(images), desc="ide metrics", unit="img", disable=disable, leave=False)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for rows, batch_scores in pool.map(run, batches):
+                for m, values in batch_scores.items():
+                    for k, v in zip(rows, values):
+                        scores[m][k] = v
+                bar.update(len(rows))
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
+    return scores
+
+
 def score_folders(
     pred: Path, gt: Path, json_path: str | None, csv_path: str | None, allow_missing: bool, device: str
 ) -> dict:
@@ -179,21 +216,7 @@ def score_folders(
     with ThreadPoolExecutor(max_workers=4) as pool:
         images = list(pool.map(_load_pair, items))
 
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for k, (_, g) in enumerate(images):
-        by_shape.setdefault(g.shape, []).append(k)
-    scores = {m: [math.nan] * len(items) for m in METRICS}
-    disable = None if len(items) >= 64 else True  # tqdm: None = shown on a terminal only
-    with tqdm(total=len(items), desc="ide metrics", unit="img", disable=disable, leave=False) as bar:
-        for members in by_shape.values():
-            for start in range(0, len(members), BATCH):
-                rows = members[start : start + BATCH]
-                x = torch.from_numpy(np.stack([images[k][0] for k in rows]))[:, None].to(dev, torch.float64)
-                y = torch.from_numpy(np.stack([images[k][1] for k in rows]))[:, None].to(dev, torch.float64)
-                for m, values in score_batch(x, y).items():
-                    for k, v in zip(rows, values.cpu().tolist()):
-                        scores[m][k] = v
-                bar.update(len(rows))
+    scores = score_images(images, dev)
 
     summary = summarize([i for i, _, _ in items], scores)
     print(f"ide metrics: {summary['n']} pairs, --pred {pred}, --gt {gt}")
