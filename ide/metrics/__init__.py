@@ -38,7 +38,8 @@ def score_batch(pred: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]
 
 
 def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
-    arr = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+    # ascontiguousarray: views such as image[:, ::-1] have negative strides, which torch refuses
+    arr = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
     if arr.dim() not in (2, 3):
         raise ValueError(f"expected a gray image [H, W] or a stack [N, H, W], got shape {tuple(arr.shape)}")
     arr = arr.to(torch.float64)
