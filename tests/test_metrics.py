@@ -214,6 +214,15 @@ def test_downsample_is_conv2_same_then_every_fth_pixel():
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
+def test_gradient_is_conv2_same_scharr():
+    rng = np.random.default_rng(2)
+    image = rng.uniform(0, 255, (13, 10))
+    dx = np.array([[3, 0, -3], [10, 0, -10], [3, 0, -3]]) / 16
+    want = np.hypot(_matlab_conv2_same(image, dx), _matlab_conv2_same(image, dx.T))
+    got = fsim_module._gradient_magnitude(torch.from_numpy(image)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
+
+
 def test_median_is_matlabs():
     v = torch.tensor([[4.0, 1.0, 3.0, 2.0], [1.0, 1.0, 5.0, 7.0]], dtype=torch.float64)
     assert fsim_module._median_rows(v).tolist() == [2.5, 3.0]  # the mean of the two middle values

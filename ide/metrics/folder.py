@@ -63,17 +63,17 @@ def pair_files(pred: Path, gt: Path, allow_missing: bool) -> list[tuple[str, Pat
     only_pred, only_gt = sorted(preds.keys() - gts.keys()), sorted(gts.keys() - preds.keys())
     if not allow_missing and only_pred:
         raise UserError(
-            f"prediction {preds[only_pred[0]]} has no ground truth {gt / only_pred[0]}.* ({len(only_pred)} such "
-            "ids); remove it or pass --allow-missing to score the common ids only"
+            f"prediction {preds[only_pred[0]]} has no ground truth {gt / only_pred[0]}.* ({len(only_pred)} id(s) "
+            "in --pred only); remove it or pass --allow-missing to score the common ids only"
         )
     if not allow_missing and only_gt:
         raise UserError(
-            f"ground truth {gts[only_gt[0]]} has no prediction {pred / only_gt[0]}.* ({len(only_gt)} such ids); "
-            "pass --allow-missing to score the common ids only"
+            f"ground truth {gts[only_gt[0]]} has no prediction {pred / only_gt[0]}.* ({len(only_gt)} id(s) "
+            "in --gt only); pass --allow-missing to score the common ids only"
         )
     if only_pred or only_gt:
         print(
-            f"ide metrics: scoring the {len(common)} common ids; skipped {len(only_pred)} only in --pred, "
+            f"ide metrics: scoring the common ids ({len(common)}); skipped {len(only_pred)} only in --pred, "
             f"{len(only_gt)} only in --gt",
             file=sys.stderr,
         )
