@@ -38,6 +38,7 @@ class Stage1Config:
     lam: float = 1.0  # weight of the neighbour-overlap term of MWF
     iters: int = 20  # block-coordinate sweeps of the joint weight solve
     norm: str = "mean"  # photometric normalisation of photo patches: none | mean | meanstd
+    floor: float = 4.0  # meanstd only: contrast floor in gray levels, (x - mean) / sqrt(var + floor²)
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 32  # photos per search batch
 

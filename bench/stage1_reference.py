@@ -1,0 +1,62 @@
+"""A plain reference of the stage-1 search, written for clarity, not speed (numpy, float64).
+
+For every grid patch of a photo: every bank photo, every top-left corner within ±search pixels
+of the same position, the squared distance of the normalised patches; the K smallest, ties by
+the smaller flat index n·H·W + y·W + x. `ide.pgm.search.knn_search` must return the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def positions(length: int, patch: int, step: int) -> list[int]:
+    """0, step, 2·step, ... and the last one flush with the border."""
+    pos = list(range(0, length - patch + 1, step))
+    if pos[-1] != length - patch:
+        pos.append(length - patch)
+    return pos
+
+
+def normalise(x: np.ndarray, norm: str, floor: float) -> np.ndarray:
+    """x: float64 [..., d]. none: x; mean: x - mean; meanstd: (x - mean) / sqrt(var + floor²)."""
+    if norm == "none":
+        return x
+    c = x - x.mean(-1, keepdims=True)
+    if norm == "mean":
+        return c
+    return c / np.sqrt((c * c).mean(-1, keepdims=True) + floor * floor)
+
+
+def reference_knn(
+    bank: np.ndarray, photo: np.ndarray, patch: int, step: int, search: int, k: int, norm: str,
+    floor: float, exclude: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """bank uint8 [N, H, W], photo uint8 [H, W] → (index int64 [P, K], dist float64 [P, K]), P in row-major
+    grid order."""
+    n, h, w = bank.shape
+    d = patch * patch
+    out_index, out_dist = [], []
+    for y0 in positions(h, patch, step):
+        for x0 in positions(w, patch, step):
+            query = normalise(photo[y0 : y0 + patch, x0 : x0 + patch].astype(np.float64).reshape(d), norm, floor)
+            y_lo, y_hi = max(0, y0 - search), min(h - patch, y0 + search)
+            x_lo, x_hi = max(0, x0 - search), min(w - patch, x0 + search)
+            region = bank[:, y_lo : y_hi + patch, x_lo : x_hi + patch].astype(np.float64)
+            windows = sliding_window_view(region, (patch, patch), axis=(1, 2))  # [N, ny, nx, p, p]
+            cands = normalise(windows.reshape(*windows.shape[:3], d), norm, floor)
+            dist = ((cands - query) ** 2).sum(-1)  # [N, ny, nx]
+            nn, yy, xx = np.meshgrid(
+                np.arange(n), np.arange(y_lo, y_hi + 1), np.arange(x_lo, x_hi + 1), indexing="ij"
+            )
+            index = nn * h * w + yy * w + xx
+            # Equal distances computed in different orders differ in the last bits; rounding to 1e-6
+            # makes them tie, as they do exactly (none/mean distances are multiples of 1/d²).
+            dist = np.round(dist, 6)
+            if exclude is not None:
+                dist[exclude] = np.inf
+            order = np.lexsort((index.ravel(), dist.ravel()))[:k]  # by distance, then index
+            out_index.append(index.ravel()[order])
+            out_dist.append(dist.ravel()[order])
+    return np.stack(out_index), np.stack(out_dist)

@@ -1,0 +1,156 @@
+"""The patch grid of stage 1: positions, pixel indices, photometric normalisation, average blending.
+
+Patches are `patch`x`patch` squares whose top-left corners lie every `step` pixels; the last row
+and column are placed flush with the border, so every pixel is covered. A patch is handled as a
+flat vector of d = patch² pixels in row-major order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from ide.errors import UserError
+
+NORMS = ("none", "mean", "meanstd")
+
+
+def positions(length: int, patch: int, step: int) -> tuple[int, ...]:
+    """Top-left coordinates along one axis: 0, step, 2·step, ..., and `length - patch` last."""
+    pos = list(range(0, length - patch + 1, step))
+    if pos[-1] != length - patch:
+        pos.append(length - patch)
+    return tuple(pos)
+
+
+def _colour_period(pos: tuple[int, ...], patch: int) -> int:
+    """Smallest c such that patches c grid steps apart never overlap (for conflict-free block updates)."""
+    c = 1
+    while any(pos[i + c] - pos[i] < patch for i in range(len(pos) - c)):
+        c += 1
+    return c
+
+
+@dataclass(frozen=True)
+class PatchGrid:
+    """The grid over an image of `height` x `width` pixels."""
+
+    height: int
+    width: int
+    patch: int
+    step: int
+
+    def __post_init__(self) -> None:
+        if self.patch < 2 or self.step < 1:
+            raise UserError(f"stage1.patch must be >= 2 and stage1.step >= 1 (got {self.patch}, {self.step})")
+        if self.step > self.patch:
+            raise UserError(
+                f"stage1.step ({self.step}) larger than stage1.patch ({self.patch}) leaves pixels uncovered; "
+                "use step <= patch"
+            )
+        if self.patch > min(self.height, self.width):
+            raise UserError(
+                f"stage1.patch ({self.patch}) is larger than the image ({self.width}x{self.height}); use a smaller patch"
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.patch * self.patch
+
+    @cached_property
+    def ys(self) -> tuple[int, ...]:
+        return positions(self.height, self.patch, self.step)
+
+    @cached_property
+    def xs(self) -> tuple[int, ...]:
+        return positions(self.width, self.patch, self.step)
+
+    @property
+    def count(self) -> int:
+        """Number of patches P (row-major over the grid: index = row * len(xs) + col)."""
+        return len(self.ys) * len(self.xs)
+
+    def offsets(self, row_stride: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """int64 [d]: flat offsets of a patch's pixels from its top-left pixel, rows `row_stride` apart."""
+        k = torch.arange(self.patch, device=device)
+        return (k[:, None] * row_stride + k[None, :]).reshape(-1)
+
+    def pixel_index(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """int64 [P, d]: flat pixel index (y * width + x) of every pixel of every patch."""
+        ys = torch.tensor(self.ys, device=device)
+        xs = torch.tensor(self.xs, device=device)
+        tops = (ys[:, None] * self.width + xs[None, :]).reshape(-1)
+        return tops[:, None] + self.offsets(self.width, device)[None, :]
+
+    def colours(self) -> torch.Tensor:
+        """int64 [P]: a colouring in which patches of one colour never overlap (4 colours when step >= patch/2)."""
+        cy, cx = _colour_period(self.ys, self.patch), _colour_period(self.xs, self.patch)
+        gy = torch.arange(len(self.ys))[:, None] % cy
+        gx = torch.arange(len(self.xs))[None, :] % cx
+        return (gy * cx + gx).reshape(-1)
+
+    def colour_order(self) -> tuple[torch.Tensor, list[int]]:
+        """Patches sorted by colour: (order int64 [P], end offset of each colour's run in that order)."""
+        colours = self.colours()
+        return torch.argsort(colours, stable=True), torch.cumsum(torch.bincount(colours), 0).tolist()
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        """Patches of a batch of images. [B, H, W] (any dtype) → [B, P, d], same dtype."""
+        flat = images.reshape(images.shape[0], -1)
+        return flat[:, self.pixel_index(images.device)]
+
+    def blend(self, patches: torch.Tensor) -> torch.Tensor:
+        """Average overlapping patches into images. float [B, P, d] → float [B, H, W]."""
+        b = patches.shape[0]
+        idx = self.pixel_index(patches.device).reshape(-1)
+        total = patches.new_zeros(b, self.height * self.width).index_add_(1, idx, patches.reshape(b, -1))
+        count = patches.new_zeros(self.height * self.width).index_add_(0, idx, patches.new_ones(idx.numel()))
+        return (total / count).reshape(b, self.height, self.width)
+
+
+def check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise UserError(f"config key 'stage1.norm' is '{norm}'; choose one of: {', '.join(NORMS)}")
+
+
+def normalise(patches: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
+    """Photometric normalisation of patch vectors, the space in which the search measures distance.
+
+    Args:
+        patches: float [..., d] gray values in [0, 255] (use float64 where exactness matters).
+        norm: "none" (raw), "mean" (patch mean removed) or "meanstd" (mean removed, divided by
+            sqrt(variance + floor²); the floor keeps flat, noisy patches from being blown up to
+            full contrast, so a flat dark background still matches a flat white one).
+        floor: contrast floor in gray levels, used by "meanstd" only.
+    Returns:
+        float [..., d], same dtype.
+    """
+    check_norm(norm)
+    if norm == "none":
+        return patches
+    centred = patches - patches.mean(-1, keepdim=True)
+    if norm == "mean":
+        return centred
+    var = centred.square().mean(-1, keepdim=True)
+    return centred / torch.sqrt(var + floor * floor)
+
+
+def match_photometry(cand: torch.Tensor, query: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
+    """Candidate photo patches brought to the query's brightness (and contrast): what the MWF fidelity compares.
+
+    Args:
+        cand: float [..., K, d] candidate photo patches.
+        query: float [..., d] the query photo patch.
+    Returns:
+        float [..., K, d]: for "none" the candidates; for "mean" candidate - its mean + query mean;
+        for "meanstd" the normalised candidate rescaled by the query's contrast plus the query mean.
+    """
+    if norm == "none":
+        return cand
+    qmean = query.mean(-1, keepdim=True)
+    if norm == "mean":
+        return cand - cand.mean(-1, keepdim=True) + qmean.unsqueeze(-2)
+    qscale = torch.sqrt((query - qmean).square().mean(-1, keepdim=True) + floor * floor)
+    return normalise(cand, norm, floor) * qscale.unsqueeze(-2) + qmean.unsqueeze(-2)

@@ -1,0 +1,286 @@
+"""Exact K-nearest-neighbour search of photo patches in a bank of training photos, in a local window.
+
+For every grid patch of every query photo the candidates are the patches of every bank photo
+whose top-left corner lies within ±`search` pixels of the same position. Distance: squared
+Euclidean distance of the photometrically normalised patches (`grid.normalise`); ties go to the
+smaller flat index n·H·W + y·W + x.
+
+How it is fast and still exact:
+  1. Bank side, once per grid row ("band"): every bank patch that can be a candidate of that grid
+     row, normalised, laid out [x, y, bank, d] so that the candidates of one grid position are one
+     contiguous [candidates, d] matrix, plus their squared norms (~230 MB for CUFS, never 25 GB).
+  2. Approximate keys ||b||² - 2 q·b of all candidates of a position for a batch of queries: one
+     fp32 matrix product.
+  3. A shortlist of the S = K + MARGIN smallest keys without sorting 32,000 numbers per row: the
+     minimum of each chunk of L candidates, the S chunks with the smallest minima (the S smallest
+     keys lie in them), then a top-S over those S·L keys.
+  4. Flat candidates (constant patches, all normalised to zero under mean/meanstd: the white
+     backgrounds) are exactly tied with each other; they skip the keys and the lowest-index ones
+     join the shortlist directly.
+  5. Exact re-rank of the shortlist from the uint8 pixels (integer arithmetic, then float64).
+  6. Proof per row: a fp32 key is within eps·(||q|| + ||b||)² of the exact one (eps = 2·(d+10)·2⁻²⁴,
+     standard dot-product error bound with a factor 2 to spare). If even the candidates just
+     outside the shortlist cannot beat the exact K-th distance, the shortlist holds the true top K.
+     Otherwise (rare: dense near-ties) the row is redone with every candidate that could.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from ide.pgm.grid import PatchGrid
+
+MARGIN = 8  # shortlist length S = K + MARGIN
+CHUNK = 48  # target length L of the chunks whose minima prune the candidates
+INVALID = -1  # index of a padding / excluded slot
+EXACT_ROWS = 2048  # (query, position) rows re-ranked together (bounds the int64 gather)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The K nearest candidates of every patch of every query photo.
+
+    Attributes:
+        index: int64 [M, P, K] flat bank index n·H·W + y·W + x of each candidate's top-left pixel.
+        dist: float64 [M, P, K] exact squared distances of the normalised patches, ascending.
+        widened: number of (query, patch) rows whose shortlist failed the proof and was widened.
+    """
+
+    index: torch.Tensor
+    dist: torch.Tensor
+    widened: int
+
+
+def window(y0: int, limit: int, search: int) -> tuple[int, int]:
+    """Inclusive range of candidate top-left coordinates around `y0` (clipped to [0, limit])."""
+    return max(0, y0 - search), min(limit, y0 + search)
+
+
+def min_candidates(grid: PatchGrid, search: int, bank_size: int) -> int:
+    """The fewest candidates any grid patch has (a corner patch, clipped window)."""
+
+    def width(pos: tuple[int, ...], limit: int) -> int:
+        return min(hi - lo + 1 for lo, hi in (window(v, limit, search) for v in pos))
+
+    return width(grid.ys, grid.height - grid.patch) * width(grid.xs, grid.width - grid.patch) * bank_size
+
+
+def exact_distances(pix: torch.Tensor, query: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
+    """Squared distances of normalised patches, computed from integers so that equal cases tie exactly.
+
+    Args:
+        pix: int64 [..., C, d] candidate patches (gray values 0..255).
+        query: int64 [..., d] query patches.
+    Returns:
+        float64 [..., C]. With B = d·b - Σb and Q = d·q - Σq (exact integers): none Σ(q-b)²;
+        mean ||Q-B||²/d²; meanstd from the exact ||Q||², ||B||², Q·B (see `grid.normalise`).
+    """
+    q = query.unsqueeze(-2)
+    if norm == "none":
+        return (q - pix).square().sum(-1).to(torch.float64)
+    d = pix.shape[-1]
+    big_b = d * pix - pix.sum(-1, keepdim=True)
+    big_q = d * q - q.sum(-1, keepdim=True)
+    if norm == "mean":
+        return (big_q - big_b).square().sum(-1).to(torch.float64) / (d * d)
+    bb = big_b.square().sum(-1).to(torch.float64)
+    qq = big_q.square().sum(-1).to(torch.float64)
+    qb = (big_q * big_b).sum(-1).to(torch.float64)
+    sb2 = bb / d**3 + floor * floor
+    sq2 = qq / d**3 + floor * floor
+    return (qq / sq2 + bb / sb2 - 2.0 * qb / torch.sqrt(sq2 * sb2)) / (d * d)
+
+
+def query_vectors(q: torch.Tensor, norm: str, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """int64 query patches [..., d] → (fp32 normalised patches [..., d], float64 squared norms [...])."""
+    if norm == "none":
+        return q.to(torch.float32), q.square().sum(-1).to(torch.float64)
+    d = q.shape[-1]
+    big_q = (d * q - q.sum(-1, keepdim=True)).to(torch.float64)
+    qq = big_q.square().sum(-1)
+    scale = torch.full_like(qq, 1.0 / d) if norm == "mean" else 1.0 / (d * torch.sqrt(qq / d**3 + floor**2))
+    return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square()
+
+
+def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, norm: str, floor: float, n_pad: int):
+    """Normalised bank patches with top rows y_lo .. y_lo+ny-1, every x.
+
+    Returns:
+        u: float32 [X, ny, n_pad, d], each row the fp32 rounding of the exactly normalised patch
+            (relative error ≤ 2 units of roundoff per pixel); padding rows zero.
+        nb: float32 [X, ny, n_pad] squared norms of the rows of u; +inf for padding and flat rows.
+        flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie).
+    """
+    n, _, w = bank.shape
+    p, d = grid.patch, grid.dim
+    region = bank[:, y_lo : y_lo + ny + p - 1, :].to(torch.float32)
+    x_count = w - p + 1
+    u = torch.empty(x_count, ny, n_pad, d, dtype=torch.float32, device=bank.device)
+    u[:, :, n:] = 0.0
+    body = u[:, :, :n]
+    body.copy_(region.unfold(1, p, 1).unfold(2, p, 1).permute(2, 1, 0, 3, 4).reshape(x_count, ny, n, d))
+    flat = torch.zeros(x_count, ny, n, dtype=torch.bool, device=bank.device)
+    if norm != "none":
+        flat = body.amax(-1) == body.amin(-1)
+        # Sums of ≤ 258 uint8 values and d·b - Σb are exact integers in fp32.
+        s1 = body.sum(-1, keepdim=True)
+        if norm == "mean":
+            body.mul_(d).sub_(s1).div_(d)
+        else:
+            body.mul_(d).sub_(s1)
+            bb = torch.linalg.vector_norm(body, dim=-1, keepdim=True, dtype=torch.float64).square()
+            body.mul_((1.0 / (d * torch.sqrt(bb / d**3 + floor * floor))).float())
+    nb = torch.linalg.vector_norm(u, dim=-1).square_()
+    nb[:, :, n:] = math.inf
+    nb[:, :, :n].masked_fill_(flat, math.inf)
+    return u, nb, flat
+
+
+def _shortlist(keys: torch.Tensor, chunk: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-s smallest entries of every column of `keys` [R, B] (R a multiple of `chunk`).
+
+    The s smallest keys of a column lie in the s chunks with the smallest minima: any key outside
+    them is ≥ the s-th smallest chunk minimum, and those s minima are s keys no larger than it.
+    Returns (values [B, s'] ascending, row indices [B, s']), s' = min(s, R).
+    """
+    r, b = keys.shape
+    blocks = keys.view(r // chunk, chunk, b)
+    sc = min(s, r // chunk)
+    best = blocks.amin(1).topk(sc, dim=0, largest=False, sorted=False).indices  # [sc, B]
+    cand = blocks[best, :, torch.arange(b, device=keys.device)]  # [sc, B, chunk]
+    cand = cand.permute(1, 0, 2).reshape(b, sc * chunk)
+    vals, pos = cand.topk(min(s, sc * chunk), dim=1, largest=False, sorted=True)
+    return vals, best.T.gather(1, pos // chunk) * chunk + pos % chunk
+
+
+def select(dist: torch.Tensor, index: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k smallest distances along the last dim, ties by smaller index (two stable sorts)."""
+    order = index.masked_fill(index < 0, torch.iinfo(torch.int64).max).argsort(dim=-1, stable=True)
+    dist, index = dist.gather(-1, order), index.gather(-1, order)
+    order = dist.argsort(dim=-1, stable=True)[..., :k]
+    return dist.gather(-1, order), index.gather(-1, order)
+
+
+def _flat_list(flat: torch.Tensor, x_lo: int, x_hi: int, y_lo: int, h: int, w: int, length: int) -> torch.Tensor:
+    """int64 [length]: the lowest-index flat candidates of one position (INVALID-padded)."""
+    nz = torch.nonzero(flat[x_lo : x_hi + 1].permute(2, 1, 0))[:length]  # (n, yi, xi): index order
+    out = torch.full((length,), INVALID, dtype=torch.int64, device=flat.device)
+    out[: len(nz)] = nz[:, 0] * (h * w) + (y_lo + nz[:, 1]) * w + (x_lo + nz[:, 2])
+    return out
+
+
+def knn_search(
+    bank: torch.Tensor, queries: torch.Tensor, grid: PatchGrid, search: int, k: int, norm: str, floor: float,
+    exclude: torch.Tensor, batch: int = 64, progress: bool = False,
+) -> Neighbours:
+    """Exact K nearest bank patches of every grid patch of every query.
+
+    Args:
+        bank: uint8 [N, H, W] gray bank photos (on the compute device).
+        queries: uint8 [M, H, W] gray query photos, same size and device.
+        grid: the patch grid of H x W.
+        search: window half-width in pixels; k: neighbours kept; norm/floor: see `grid.normalise`.
+        exclude: int64 [M], a bank index that query m must not use, or -1.
+        batch: queries per matrix product.
+    Returns:
+        `Neighbours` with index/dist [M, P, K].
+    """
+    dev = bank.device
+    n, h, w = bank.shape
+    m = queries.shape[0]
+    p, d = grid.patch, grid.dim
+    groups = max(1, round(n / CHUNK))
+    chunk = -(-n // groups)
+    n_pad = groups * chunk
+    s = k + MARGIN
+    eps = 2.0 * (d + 10) * 2.0**-24
+    offs = grid.offsets(w, dev)
+    bank_flat = bank.reshape(-1)
+    qpix = grid.extract(queries)  # uint8 [M, P, d]
+    nxg = len(grid.xs)
+    any_ex = bool((exclude >= 0).any())
+    index = torch.empty(m, grid.count, k, dtype=torch.int64, device=dev)
+    dist = torch.empty(m, grid.count, k, dtype=torch.float64, device=dev)
+    widened = 0
+    for gy, y0 in enumerate(tqdm(grid.ys, desc="stage 1 search", unit="row", disable=not progress)):
+        y_lo, y_hi = window(y0, h - p, search)
+        ny = y_hi - y_lo + 1
+        u, nb, flat = _bank_band(bank, y_lo, ny, grid, norm, floor, n_pad)
+        rows = slice(gy * nxg, (gy + 1) * nxg)
+        qint = qpix[:, rows].to(torch.int64)  # [M, nxg, d]
+        q32, qn = query_vectors(qint, norm, floor)
+        approx = torch.full((m, nxg, s), math.inf, dtype=torch.float32, device=dev)
+        slot = torch.zeros(m, nxg, s, dtype=torch.int64, device=dev)  # row of the position's key matrix
+        wins = [window(x0, w - p, search) for x0 in grid.xs]
+        buf = torch.empty((2 * search + 1) ** 2 * n_pad * min(batch, m), dtype=torch.float32, device=dev)
+        for start in range(0, m, batch):
+            mb = slice(start, min(m, start + batch))
+            ex_m = torch.nonzero(exclude[mb] >= 0).squeeze(1)
+            ex_n = exclude[mb][ex_m]
+            for gx, (x_lo, x_hi) in enumerate(wins):
+                rows_k = (x_hi - x_lo + 1) * ny * n_pad
+                keys = torch.addmm(
+                    nb[x_lo : x_hi + 1].reshape(-1, 1), u[x_lo : x_hi + 1].reshape(-1, d),
+                    q32[mb, gx].T.contiguous(), alpha=-2.0, out=buf[: rows_k * (mb.stop - start)].view(rows_k, -1),
+                )  # [nx·ny·n_pad, B]
+                if ex_m.numel():
+                    keys.view(-1, n_pad, keys.shape[1])[:, ex_n, ex_m] = math.inf
+                vals, r = _shortlist(keys, chunk, s)
+                approx[mb, gx, : vals.shape[1]] = vals
+                slot[mb, gx, : vals.shape[1]] = r
+        # Key-matrix rows → flat bank indices (a position's rows are [x, y, bank] in C order).
+        x_los = torch.tensor([lo for lo, _ in wins], device=dev).view(1, nxg, 1)
+        off, bi = slot // n_pad, slot % n_pad
+        cand = bi * (h * w) + (y_lo + off % ny) * w + (x_los + off // ny)
+        cand.masked_fill_(~torch.isfinite(approx), INVALID)
+        # Flat candidates: the first K by index, plus room for one excluded bank photo's.
+        length = k + (2 * search + 1) * ny if any_ex else k
+        flats = torch.stack([_flat_list(flat, lo, hi, y_lo, h, w, length) for lo, hi in wins])
+        flats = flats.expand(m, nxg, length)
+        if any_ex:
+            hit = (flats // (h * w) == exclude.view(m, 1, 1)) & (flats >= 0)
+            flats = flats.masked_fill(hit, INVALID)
+        merged = torch.cat([cand, flats], -1).reshape(m * nxg, -1)
+        best_d = torch.empty(m * nxg, k, dtype=torch.float64, device=dev)
+        best_i = torch.empty(m * nxg, k, dtype=torch.int64, device=dev)
+        qint_rows = qint.reshape(m * nxg, d)
+        for r0 in range(0, m * nxg, EXACT_ROWS):
+            rr = slice(r0, min(m * nxg, r0 + EXACT_ROWS))
+            best_d[rr], best_i[rr] = _rerank(bank_flat, merged[rr], qint_rows[rr], offs, norm, floor, k)
+        # Proof: outside keys are ≥ the S-th key, each within eps·(||q||+||b||)² of its exact value.
+        qn_rows = qn.reshape(-1)
+        dk = best_d[:, -1]
+        theta = 1e-6 * (1.0 + dk.abs())
+        bound = eps * (2.0 * qn_rows.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (qn_rows + dk + 1)
+        ok = approx.reshape(m * nxg, s)[:, -1].double() - (dk - qn_rows) > bound
+        for row in torch.nonzero(~ok).squeeze(1).tolist():
+            mi, gx = divmod(row, nxg)
+            x_lo, x_hi = wins[gx]
+            keys = torch.addmv(
+                nb[x_lo : x_hi + 1].reshape(-1), u[x_lo : x_hi + 1].reshape(-1, d), q32[mi, gx], alpha=-2.0
+            )
+            if exclude[mi] >= 0:
+                keys.view(-1, n_pad)[:, exclude[mi]] = math.inf
+            r = torch.nonzero(keys.double() <= dk[row] - qn_rows[row] + bound[row]).squeeze(1)
+            off, bi = r // n_pad, r % n_pad
+            extra = bi * (h * w) + (y_lo + off % ny) * w + (x_lo + off // ny)
+            allidx = torch.unique(torch.cat([merged[row], extra]))
+            best_d[row], best_i[row] = _rerank(bank_flat, allidx[None], qint_rows[row : row + 1], offs, norm,
+                                               floor, k)
+            widened += 1
+        del u, nb, flat
+        index[:, rows] = best_i.view(m, nxg, k)
+        dist[:, rows] = best_d.view(m, nxg, k)
+    return Neighbours(index=index, dist=dist, widened=widened)
+
+
+def _rerank(bank_flat: torch.Tensor, idx: torch.Tensor, qint: torch.Tensor, offs: torch.Tensor, norm: str,
+            floor: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact distances of candidates idx [R, C] (INVALID = none) to queries qint [R, d]; the k best."""
+    pix = bank_flat[idx.clamp_min(0).unsqueeze(-1) + offs].to(torch.int64)
+    d = exact_distances(pix, qint, norm, floor).masked_fill(idx < 0, math.inf)
+    return select(d, idx, k)

@@ -1,0 +1,130 @@
+"""Stage 1 end to end: photos → exact K-NN candidates → MWF weights → blended coarse sketches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ide.config import Stage1Config
+from ide.errors import UserError
+from ide.pgm.grid import PatchGrid, check_norm, match_photometry
+from ide.pgm.mwf import solve_weights
+from ide.pgm.search import Neighbours, knn_search, min_candidates
+
+SOLVE_BATCH = 16  # photos per weight solve (~15 MB of candidate patches per photo for CUFS)
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" → CUDA when available, else CPU; "cuda" without a GPU is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("config key 'stage1.device' is 'cuda' but no CUDA device is available; use auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"config key 'stage1.device' is '{name}'; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def _check(bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarray, cfg: Stage1Config,
+           exclude: list[int]) -> PatchGrid:
+    for name, arr in (("bank photos", bank_photos), ("bank sketches", bank_sketches), ("photos", photos)):
+        if arr.dtype != np.uint8 or arr.ndim != 3:
+            raise UserError(f"stage 1: {name} must be uint8 [N, H, W] gray images, got {arr.dtype} {arr.shape}")
+    if bank_photos.shape != bank_sketches.shape:
+        raise UserError(f"stage 1: bank photos {bank_photos.shape} and sketches {bank_sketches.shape} differ in shape")
+    if len(bank_photos) == 0:
+        raise UserError("stage 1: the training bank is empty; it needs at least one photo-sketch pair")
+    h, w = bank_photos.shape[1:]
+    if photos.shape[1:] != (h, w):
+        raise UserError(
+            f"stage 1: photos are {photos.shape[2]}x{photos.shape[1]} but the training bank is {w}x{h} "
+            "(width x height); align them to the bank's size first (ide align)"
+        )
+    check_norm(cfg.norm)
+    if cfg.norm == "meanstd" and cfg.floor <= 0:
+        raise UserError(f"config key 'stage1.floor' must be > 0 for norm meanstd (got {cfg.floor})")
+    if cfg.search < 0 or cfg.k < 1 or cfg.batch < 1:
+        raise UserError(f"stage1.search must be >= 0, stage1.k and stage1.batch >= 1 (got {cfg.search}, "
+                        f"{cfg.k}, {cfg.batch})")
+    grid = PatchGrid(h, w, cfg.patch, cfg.step)
+    if len(exclude) != len(photos):
+        raise UserError(f"stage 1: exclude has {len(exclude)} entries for {len(photos)} photos")
+    if any(not -1 <= e < len(bank_photos) for e in exclude):
+        raise UserError(f"stage 1: an exclude index is outside the bank of {len(bank_photos)} photos")
+    usable = len(bank_photos) - (1 if any(e >= 0 for e in exclude) else 0)
+    fewest = min_candidates(grid, cfg.search, usable)
+    if cfg.k > fewest:
+        raise UserError(
+            f"config key 'stage1.k' is {cfg.k} but a corner patch has only {fewest} candidates "
+            f"({usable} usable bank photos, window ±{cfg.search} px); lower stage1.k or add training pairs"
+        )
+    return grid
+
+
+def synthesize(
+    bank_photos: torch.Tensor, bank_sketches: torch.Tensor, photos: torch.Tensor, nbrs: Neighbours,
+    grid: PatchGrid, cfg: Stage1Config, progress: bool = False,
+) -> torch.Tensor:
+    """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W]."""
+    dev = photos.device
+    order, blocks = grid.colour_order()
+    order = order.to(dev)
+    pix = grid.pixel_index(dev)[order]  # patches in colour order: each colour is one solver block
+    p, w = grid.patch, grid.width
+    # Row r of these views is the p pixels from flat position r: a patch is p rows, `w` apart.
+    rows_p = bank_photos.reshape(-1).unfold(0, p, 1)
+    rows_s = bank_sketches.reshape(-1).unfold(0, p, 1)
+    ky = torch.arange(p, device=dev) * w
+    out = torch.empty_like(photos)
+    starts = range(0, len(photos), SOLVE_BATCH)
+    for start in tqdm(starts, desc="stage 1 weights", unit="batch", disable=not progress):
+        sl = slice(start, start + SOLVE_BATCH)
+        index = nbrs.index[sl][:, order].transpose(0, 1)  # [P, B, K], patches in colour order
+        shape = (*index.shape, grid.dim)
+        rows = (index.unsqueeze(-1) + ky).reshape(-1)
+        x = photos[sl].reshape(index.shape[1], -1)[:, pix].transpose(0, 1).to(torch.float32)  # [P, B, d]
+        cand_photo = match_photometry(rows_p.index_select(0, rows).view(shape).to(torch.float32), x, cfg.norm,
+                                      cfg.floor)
+        cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
+        wts = solve_weights(x, cand_photo, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
+        z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d]
+        total = z.new_zeros(grid.height * w, z.shape[1]).index_add_(
+            0, pix.reshape(-1), z.transpose(1, 2).reshape(-1, z.shape[1])
+        )
+        count = z.new_zeros(grid.height * w).index_add_(0, pix.reshape(-1), z.new_ones(pix.numel()))
+        out[sl] = (total / count[:, None]).round_().clamp_(0, 255).to(torch.uint8).T.reshape(-1, grid.height, w)
+    return out
+
+
+def coarse_sketches(
+    bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarray, cfg: Stage1Config,
+    exclude: Sequence[int | None] | None = None, progress: bool = True,
+) -> np.ndarray:
+    """Coarse sketches of gray photos from a training bank (stage 1).
+
+    Args:
+        bank_photos: uint8 [N, H, W] gray training photos.
+        bank_sketches: uint8 [N, H, W] their sketches.
+        photos: uint8 [M, H, W] gray photos, aligned like the bank.
+        cfg: the stage-1 settings.
+        exclude: exclude[m] is a bank index photo m must not use (leave-one-out), or None.
+        progress: show progress bars.
+    Returns:
+        uint8 [M, H, W] coarse sketches.
+    Raises:
+        UserError: mismatched sizes, K larger than the number of candidates, a bad setting.
+    """
+    ex = [-1 if e is None else int(e) for e in (exclude if exclude is not None else [None] * len(photos))]
+    grid = _check(np.asarray(bank_photos), np.asarray(bank_sketches), np.asarray(photos), cfg, ex)
+    if len(photos) == 0:
+        return np.zeros((0, grid.height, grid.width), np.uint8)
+    dev = resolve_device(cfg.device)
+    bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
+    bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
+    query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
+    nbrs = knn_search(bank_p, query, grid, cfg.search, cfg.k, cfg.norm, cfg.floor,
+                      torch.tensor(ex, dtype=torch.int64, device=dev), batch=cfg.batch, progress=progress)
+    return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
