@@ -1,12 +1,20 @@
 """Device, precision and memory layout choices for training and inference.
 
 `train.precision: auto` means: fp16 mixed precision (autocast + grad scaler) on CUDA; bf16
-autocast on CPUs with native bf16 (AMX or AVX512-BF16); plain fp32 elsewhere. On a CPU
-without native bf16 (e.g. AVX2-only), oneDNN's bf16 convolutions are 10-50x *slower* than fp32,
-so `auto` never picks bf16 there. Master weights and optimizer state are always fp32: autocast
-casts per op, it never changes the parameters.
+autocast on CPUs with native bf16 (AMX or AVX512-BF16); plain fp32 elsewhere. Master weights
+and optimizer state are always fp32: autocast casts per op, it never changes the parameters.
+Per-layer choices live where the layer is (`fp32_on_cpu`, used by MAB's depthwise conv).
 
-Per-layer choices live where the layer is (see `fp32_on_cpu`, used by MAB's depthwise conv).
+Why (measured; BENCHMARKS.md has the Xeon/AMX figures):
+* On a Xeon with AMX, bf16 makes the dense convs ~3x faster, but the backward of the 5x5
+  depthwise conv ~2x slower than fp32, so that layer stays fp32 under CPU autocast.
+* On a CPU without native bf16 (AMD EPYC Zen 3, AVX2) oneDNN emulates bf16: a 3x3 64->64 conv
+  forward+backward on 4x64x64x64 took 41 ms in fp32 channels-last and 506 ms in bf16, the 5x5
+  depthwise 18 ms vs 509 ms. So `auto` never picks bf16 there.
+* Channels-last (NHWC) fp32 on that AVX2 CPU: oneDNN's NHWC forward and data gradient are ~2x
+  faster than NCHW for a lone 3x3 conv, but its NHWC weight gradient (jit:avx2) runs at ~1/3 of
+  the forward's rate; the paper's training step, measured whole, gained only 1.03x CPU time
+  (1.15x wall) at batch 20 (bench/train_step.py). It costs nothing, so it stays on by default.
 """
 
 from __future__ import annotations
@@ -96,7 +104,8 @@ def fp32_on_cpu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def to_layout(obj, channels_last: bool):
     """A module or 4-D tensor in channels-last (NHWC) memory when `channels_last`, else unchanged.
 
-    oneDNN's fp32 convolutions run ~1.3-2x faster on NHWC than on NCHW tensors (no reorders).
+    NHWC avoids oneDNN's layout reorders: 1.3-3x faster convs on AVX-512/AMX Xeons in fp32 and
+    bf16 (BENCHMARKS.md); about even on an AVX2 EPYC in fp32 (see the module docstring).
     """
     if not channels_last:
         return obj
