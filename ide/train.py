@@ -241,10 +241,16 @@ def train(cfg: Config, resume: bool = False) -> Path:
             **data.bank,
         }
 
-    if info.main and step == 0 and writer is not None:
+    if info.main and step == 0:
         base = score_arrays(data.val_coarse, data.val_targets)
-        for k, v in base.items():
-            writer.add_scalar(f"val_coarse/{k}", v, 0)
+        print(
+            f"stage-1 coarse sketches on the {len(data.val_ids)} validation pairs: fsim {base['fsim']:.4f} "
+            f"ssim {base['ssim']:.4f} psnr {base['psnr']:.2f}",
+            flush=True,
+        )
+        if writer is not None:
+            for k, v in base.items():
+                writer.add_scalar(f"val_coarse/{k}", v, 0)
     per_rank = t.batch_size // info.world
     bar = tqdm(total=t.iterations, initial=step, disable=not info.main, desc="train", dynamic_ncols=True)
     tic = time.perf_counter()
