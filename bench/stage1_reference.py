@@ -2,7 +2,8 @@
 
 For every grid patch of a photo: every bank photo, every top-left corner within ±search pixels
 of the same position, the squared distance of the normalised patches; the K smallest, ties by
-the smaller flat index n·H·W + y·W + x. `ide.pgm.search.knn_search` must return the same.
+the brightness difference |Σq - Σb|, then by the smaller flat index n·H·W + y·W + x.
+`ide.pgm.search.knn_search` must return the same.
 """
 
 from __future__ import annotations
@@ -19,19 +20,28 @@ def positions(length: int, patch: int, step: int) -> list[int]:
     return pos
 
 
-def normalise(x: np.ndarray, norm: str, floor: float) -> np.ndarray:
-    """x: float64 [..., d]. none: x; mean: x - mean; meanstd: (x - mean) / sqrt(var + floor²)."""
+def normalise(x: np.ndarray, norm: str, floor: float, brightness: float) -> np.ndarray:
+    """x: float64 [..., d] → none: x; mean: x - mean + sqrt(brightness)·mean;
+    meanstd: (x - mean) / sqrt(var + floor²)."""
     if norm == "none":
         return x
     c = x - x.mean(-1, keepdims=True)
     if norm == "mean":
-        return c
+        return c + np.sqrt(brightness) * x.mean(-1, keepdims=True)
     return c / np.sqrt((c * c).mean(-1, keepdims=True) + floor * floor)
 
 
 def reference_knn(
-    bank: np.ndarray, photo: np.ndarray, patch: int, step: int, search: int, k: int, norm: str,
-    floor: float, exclude: int | None = None,
+    bank: np.ndarray,
+    photo: np.ndarray,
+    patch: int,
+    step: int,
+    search: int,
+    k: int,
+    norm: str,
+    floor: float,
+    brightness: float = 0.0,
+    exclude: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """bank uint8 [N, H, W], photo uint8 [H, W] → (index int64 [P, K], dist float64 [P, K]), P in row-major
     grid order."""
@@ -40,12 +50,14 @@ def reference_knn(
     out_index, out_dist = [], []
     for y0 in positions(h, patch, step):
         for x0 in positions(w, patch, step):
-            query = normalise(photo[y0 : y0 + patch, x0 : x0 + patch].astype(np.float64).reshape(d), norm, floor)
+            raw = photo[y0 : y0 + patch, x0 : x0 + patch].astype(np.float64).reshape(d)
+            query = normalise(raw, norm, floor, brightness)
             y_lo, y_hi = max(0, y0 - search), min(h - patch, y0 + search)
             x_lo, x_hi = max(0, x0 - search), min(w - patch, x0 + search)
             region = bank[:, y_lo : y_hi + patch, x_lo : x_hi + patch].astype(np.float64)
             windows = sliding_window_view(region, (patch, patch), axis=(1, 2))  # [N, ny, nx, p, p]
-            cands = normalise(windows.reshape(*windows.shape[:3], d), norm, floor)
+            cands_raw = windows.reshape(*windows.shape[:3], d)
+            cands = normalise(cands_raw, norm, floor, brightness)
             dist = ((cands - query) ** 2).sum(-1)  # [N, ny, nx]
             nn, yy, xx = np.meshgrid(
                 np.arange(n), np.arange(y_lo, y_hi + 1), np.arange(x_lo, x_hi + 1), indexing="ij"
@@ -56,7 +68,8 @@ def reference_knn(
             dist = np.round(dist, 6)
             if exclude is not None:
                 dist[exclude] = np.inf
-            order = np.lexsort((index.ravel(), dist.ravel()))[:k]  # by distance, then index
+            brightness = np.abs(raw.sum() - cands_raw.sum(-1))
+            order = np.lexsort((index.ravel(), brightness.ravel(), dist.ravel()))[:k]  # distance first
             out_index.append(index.ravel()[order])
             out_dist.append(dist.ravel()[order])
     return np.stack(out_index), np.stack(out_dist)

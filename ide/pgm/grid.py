@@ -110,47 +110,58 @@ class PatchGrid:
         return (total / count).reshape(b, self.height, self.width)
 
 
-def check_norm(norm: str) -> None:
-    if norm not in NORMS:
-        raise UserError(f"config key 'stage1.norm' is '{norm}'; choose one of: {', '.join(NORMS)}")
+@dataclass(frozen=True)
+class PatchMetric:
+    """The distance between photo patches: squared Euclidean after photometric normalisation.
 
-
-def normalise(patches: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
-    """Photometric normalisation of patch vectors, the space in which the search measures distance.
-
-    Args:
-        patches: float [..., d] gray values in [0, 255] (use float64 where exactness matters).
-        norm: "none" (raw), "mean" (patch mean removed) or "meanstd" (mean removed, divided by
-            sqrt(variance + floor²); the floor keeps flat, noisy patches from being blown up to
-            full contrast, so a flat dark background still matches a flat white one).
-        floor: contrast floor in gray levels, used by "meanstd" only.
-    Returns:
-        float [..., d], same dtype.
+    Attributes:
+        norm: "none" (raw gray values), "mean" (patch mean removed) or "meanstd" (mean removed,
+            divided by sqrt(variance + floor²)). Removing the mean lets a dark background match a
+            white one; the floor keeps flat, noisy patches from being blown up to full contrast.
+        floor: contrast floor in gray levels ("meanstd" only), > 0.
+        brightness: "mean" only: weight α of the mean difference put back, distance =
+            ||q̂ - b̂||² + α·d·(q̄ - b̄)² (0: brightness ignored; 1: the raw distance). A small α
+            keeps black hair from matching a white background while a dark background still
+            prefers flat candidates to textured ones.
     """
-    check_norm(norm)
-    if norm == "none":
-        return patches
-    centred = patches - patches.mean(-1, keepdim=True)
-    if norm == "mean":
-        return centred
-    var = centred.square().mean(-1, keepdim=True)
-    return centred / torch.sqrt(var + floor * floor)
 
+    norm: str = "mean"
+    floor: float = 4.0
+    brightness: float = 0.0
 
-def match_photometry(cand: torch.Tensor, query: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
-    """Candidate photo patches brought to the query's brightness (and contrast): what the MWF fidelity compares.
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise UserError(f"config key 'stage1.norm' is '{self.norm}'; choose one of: {', '.join(NORMS)}")
+        if self.norm == "meanstd" and not self.floor > 0:
+            raise UserError(f"config key 'stage1.floor' must be > 0 for norm meanstd (got {self.floor})")
+        if not 0.0 <= self.brightness <= 1.0:
+            raise UserError(f"config key 'stage1.brightness' must be in [0, 1] (got {self.brightness})")
 
-    Args:
-        cand: float [..., K, d] candidate photo patches.
-        query: float [..., d] the query photo patch.
-    Returns:
-        float [..., K, d]: for "none" the candidates; for "mean" candidate - its mean + query mean;
-        for "meanstd" the normalised candidate rescaled by the query's contrast plus the query mean.
-    """
-    if norm == "none":
-        return cand
-    qmean = query.mean(-1, keepdim=True)
-    if norm == "mean":
-        return cand - cand.mean(-1, keepdim=True) + qmean.unsqueeze(-2)
-    qscale = torch.sqrt((query - qmean).square().mean(-1, keepdim=True) + floor * floor)
-    return normalise(cand, norm, floor) * qscale.unsqueeze(-2) + qmean.unsqueeze(-2)
+    def normalise(self, patches: torch.Tensor) -> torch.Tensor:
+        """float [..., d] gray values → float [..., d] vectors whose squared distance is the metric."""
+        if self.norm == "none":
+            return patches
+        mean = patches.mean(-1, keepdim=True)
+        centred = patches - mean
+        if self.norm == "mean":
+            return centred + self.brightness**0.5 * mean if self.brightness else centred
+        return centred / torch.sqrt(centred.square().mean(-1, keepdim=True) + self.floor**2)
+
+    def match_photometry(self, cand: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Candidate photo patches brought to the query's brightness (and contrast), for the MWF fidelity.
+
+        Args:
+            cand: float [..., K, d] candidate photo patches; query: float [..., d] the query patch.
+        Returns:
+            float [..., K, d]: "none": the candidates; "mean": candidate - its mean + query mean;
+            "meanstd": the normalised candidate times the query's contrast, plus the query mean.
+        """
+        if self.norm == "none":
+            return cand
+        qmean = query.mean(-1, keepdim=True).unsqueeze(-2)
+        if self.norm == "mean":
+            return cand - cand.mean(-1, keepdim=True) + qmean
+        qscale = torch.sqrt(
+            (query - query.mean(-1, keepdim=True)).square().mean(-1, keepdim=True) + self.floor**2
+        )
+        return self.normalise(cand) * qscale.unsqueeze(-2) + qmean

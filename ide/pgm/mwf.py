@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import torch
 
-from ide.pgm.grid import PatchGrid
-
 INIT_STEPS = 30  # accelerated projected-gradient steps of the independent (λ = 0) solve
 INNER_STEPS = 3  # projected-gradient steps per block update
 
@@ -47,8 +45,15 @@ def _pixel_counts(pix: torch.Tensor, npix: int, dtype: torch.dtype) -> torch.Ten
     )
 
 
-def objective(w: torch.Tensor, x: torch.Tensor, cand_photo: torch.Tensor, cand_sketch: torch.Tensor,
-              pix: torch.Tensor, npix: int, lam: float) -> torch.Tensor:
+def objective(
+    w: torch.Tensor,
+    x: torch.Tensor,
+    cand_photo: torch.Tensor,
+    cand_sketch: torch.Tensor,
+    pix: torch.Tensor,
+    npix: int,
+    lam: float,
+) -> torch.Tensor:
     """J(w) per photo (patch-major layout, as `solve_weights`).
 
     Args:
@@ -75,8 +80,9 @@ def _combine(w: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
     return (w.unsqueeze(-2) @ patches).squeeze(-2)
 
 
-def _pg(w: torch.Tensor, h: torch.Tensor, lin: torch.Tensor, step: torch.Tensor, steps: int,
-        accelerate: bool) -> torch.Tensor:
+def _pg(
+    w: torch.Tensor, h: torch.Tensor, lin: torch.Tensor, step: torch.Tensor, steps: int, accelerate: bool
+) -> torch.Tensor:
     """Projected gradient on w^T H w - 2 lin^T w over the simplex; step ≤ 1/λ_max(H), shape [..., 1]."""
     y, prev, t = w, w, 1.0
     for _ in range(steps):
@@ -107,8 +113,16 @@ def _inverse_lmax(h: torch.Tensor) -> torch.Tensor:
     return 1.0 / torch.maximum(bound, floor).clamp_min(1e-12)
 
 
-def solve_weights(x: torch.Tensor, cand_photo: torch.Tensor, cand_sketch: torch.Tensor, pix: torch.Tensor,
-                  npix: int, blocks: list[int], lam: float, iters: int) -> torch.Tensor:
+def solve_weights(
+    x: torch.Tensor,
+    cand_photo: torch.Tensor,
+    cand_sketch: torch.Tensor,
+    pix: torch.Tensor,
+    npix: int,
+    blocks: list[int],
+    lam: float,
+    iters: int,
+) -> torch.Tensor:
     """MWF weights, patch-major so that a block of patches is a contiguous slice.
 
     Args:

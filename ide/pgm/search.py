@@ -2,8 +2,8 @@
 
 For every grid patch of every query photo the candidates are the patches of every bank photo
 whose top-left corner lies within ±`search` pixels of the same position. Distance: squared
-Euclidean distance of the photometrically normalised patches (`grid.normalise`); ties go to the
-smaller flat index n·H·W + y·W + x.
+Euclidean distance of the photometrically normalised patches (`grid.PatchMetric`); ties by the
+rule of `exact.py`.
 
 How it is fast and still exact:
   1. Bank side, once per grid row ("band"): every bank patch that can be a candidate of that grid
@@ -32,11 +32,11 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from ide.pgm.grid import PatchGrid
+from ide.pgm.exact import INVALID, best_flats, flat_table, query_vectors, rerank
+from ide.pgm.grid import PatchGrid, PatchMetric
 
 MARGIN = 8  # shortlist length S = K + MARGIN
 CHUNK = 48  # target length L of the chunks whose minima prune the candidates
-INVALID = -1  # index of a padding / excluded slot
 EXACT_ROWS = 2048  # (query, position) rows re-ranked together (bounds the int64 gather)
 
 
@@ -69,51 +69,15 @@ def min_candidates(grid: PatchGrid, search: int, bank_size: int) -> int:
     return width(grid.ys, grid.height - grid.patch) * width(grid.xs, grid.width - grid.patch) * bank_size
 
 
-def exact_distances(pix: torch.Tensor, query: torch.Tensor, norm: str, floor: float) -> torch.Tensor:
-    """Squared distances of normalised patches, computed from integers so that equal cases tie exactly.
-
-    Args:
-        pix: int64 [..., C, d] candidate patches (gray values 0..255).
-        query: int64 [..., d] query patches.
-    Returns:
-        float64 [..., C]. With B = d·b - Σb and Q = d·q - Σq (exact integers): none Σ(q-b)²;
-        mean ||Q-B||²/d²; meanstd from the exact ||Q||², ||B||², Q·B (see `grid.normalise`).
-    """
-    q = query.unsqueeze(-2)
-    if norm == "none":
-        return (q - pix).square().sum(-1).to(torch.float64)
-    d = pix.shape[-1]
-    big_b = d * pix - pix.sum(-1, keepdim=True)
-    big_q = d * q - q.sum(-1, keepdim=True)
-    if norm == "mean":
-        return (big_q - big_b).square().sum(-1).to(torch.float64) / (d * d)
-    bb = big_b.square().sum(-1).to(torch.float64)
-    qq = big_q.square().sum(-1).to(torch.float64)
-    qb = (big_q * big_b).sum(-1).to(torch.float64)
-    sb2 = bb / d**3 + floor * floor
-    sq2 = qq / d**3 + floor * floor
-    return (qq / sq2 + bb / sb2 - 2.0 * qb / torch.sqrt(sq2 * sb2)) / (d * d)
-
-
-def query_vectors(q: torch.Tensor, norm: str, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """int64 query patches [..., d] → (fp32 normalised patches [..., d], float64 squared norms [...])."""
-    if norm == "none":
-        return q.to(torch.float32), q.square().sum(-1).to(torch.float64)
-    d = q.shape[-1]
-    big_q = (d * q - q.sum(-1, keepdim=True)).to(torch.float64)
-    qq = big_q.square().sum(-1)
-    scale = torch.full_like(qq, 1.0 / d) if norm == "mean" else 1.0 / (d * torch.sqrt(qq / d**3 + floor**2))
-    return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square()
-
-
-def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, norm: str, floor: float, n_pad: int):
+def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, metric: PatchMetric, n_pad: int):
     """Normalised bank patches with top rows y_lo .. y_lo+ny-1, every x.
 
     Returns:
         u: float32 [X, ny, n_pad, d], each row the fp32 rounding of the exactly normalised patch
             (relative error ≤ 2 units of roundoff per pixel); padding rows zero.
         nb: float32 [X, ny, n_pad] squared norms of the rows of u; +inf for padding and flat rows.
-        flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie).
+        flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie);
+        value: int64 [X, ny, n] their gray value.
     """
     n, _, w = bank.shape
     p, d = grid.patch, grid.dim
@@ -122,22 +86,27 @@ def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, norm: st
     u = torch.empty(x_count, ny, n_pad, d, dtype=torch.float32, device=bank.device)
     u[:, :, n:] = 0.0
     body = u[:, :, :n]
-    body.copy_(region.unfold(1, p, 1).unfold(2, p, 1).permute(2, 1, 0, 3, 4).reshape(x_count, ny, n, d))
+    body.unflatten(-1, (p, p)).copy_(region.unfold(1, p, 1).unfold(2, p, 1).permute(2, 1, 0, 3, 4))
     flat = torch.zeros(x_count, ny, n, dtype=torch.bool, device=bank.device)
-    if norm != "none":
+    value = body[..., 0].to(torch.int64)
+    if metric.norm != "none":
         flat = body.amax(-1) == body.amin(-1)
-        # Sums of ≤ 258 uint8 values and d·b - Σb are exact integers in fp32.
+        # Sums of ≤ 258 uint8 values and d·b - Σb are exact integers in fp32. The stored vectors
+        # are within a few units of roundoff (relative to their norm) of the exact ones.
         s1 = body.sum(-1, keepdim=True)
-        if norm == "mean":
-            body.mul_(d).sub_(s1).div_(d)
+        if metric.norm == "mean":
+            body.mul_(d).sub_(s1)
+            if metric.brightness:
+                body.add_(s1 * metric.brightness**0.5)
+            body.div_(d)
         else:
             body.mul_(d).sub_(s1)
             bb = torch.linalg.vector_norm(body, dim=-1, keepdim=True, dtype=torch.float64).square()
-            body.mul_((1.0 / (d * torch.sqrt(bb / d**3 + floor * floor))).float())
+            body.mul_((1.0 / (d * torch.sqrt(bb / d**3 + metric.floor**2))).float())
     nb = torch.linalg.vector_norm(u, dim=-1).square_()
     nb[:, :, n:] = math.inf
     nb[:, :, :n].masked_fill_(flat, math.inf)
-    return u, nb, flat
+    return u, nb, flat, value
 
 
 def _shortlist(keys: torch.Tensor, chunk: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,25 +126,16 @@ def _shortlist(keys: torch.Tensor, chunk: int, s: int) -> tuple[torch.Tensor, to
     return vals, best.T.gather(1, pos // chunk) * chunk + pos % chunk
 
 
-def select(dist: torch.Tensor, index: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k smallest distances along the last dim, ties by smaller index (two stable sorts)."""
-    order = index.masked_fill(index < 0, torch.iinfo(torch.int64).max).argsort(dim=-1, stable=True)
-    dist, index = dist.gather(-1, order), index.gather(-1, order)
-    order = dist.argsort(dim=-1, stable=True)[..., :k]
-    return dist.gather(-1, order), index.gather(-1, order)
-
-
-def _flat_list(flat: torch.Tensor, x_lo: int, x_hi: int, y_lo: int, h: int, w: int, length: int) -> torch.Tensor:
-    """int64 [length]: the lowest-index flat candidates of one position (INVALID-padded)."""
-    nz = torch.nonzero(flat[x_lo : x_hi + 1].permute(2, 1, 0))[:length]  # (n, yi, xi): index order
-    out = torch.full((length,), INVALID, dtype=torch.int64, device=flat.device)
-    out[: len(nz)] = nz[:, 0] * (h * w) + (y_lo + nz[:, 1]) * w + (x_lo + nz[:, 2])
-    return out
-
-
 def knn_search(
-    bank: torch.Tensor, queries: torch.Tensor, grid: PatchGrid, search: int, k: int, norm: str, floor: float,
-    exclude: torch.Tensor, batch: int = 64, progress: bool = False,
+    bank: torch.Tensor,
+    queries: torch.Tensor,
+    grid: PatchGrid,
+    search: int,
+    k: int,
+    metric: PatchMetric,
+    exclude: torch.Tensor,
+    batch: int = 64,
+    progress: bool = False,
 ) -> Neighbours:
     """Exact K nearest bank patches of every grid patch of every query.
 
@@ -183,7 +143,7 @@ def knn_search(
         bank: uint8 [N, H, W] gray bank photos (on the compute device).
         queries: uint8 [M, H, W] gray query photos, same size and device.
         grid: the patch grid of H x W.
-        search: window half-width in pixels; k: neighbours kept; norm/floor: see `grid.normalise`.
+        search: window half-width in pixels; k: neighbours kept; metric: the patch distance.
         exclude: int64 [M], a bank index that query m must not use, or -1.
         batch: queries per matrix product.
     Returns:
@@ -198,8 +158,7 @@ def knn_search(
     n_pad = groups * chunk
     s = k + MARGIN
     eps = 2.0 * (d + 10) * 2.0**-24
-    offs = grid.offsets(w, dev)
-    bank_flat = bank.reshape(-1)
+    bank_rows = bank.reshape(-1).unfold(0, p, 1)  # row r: the p pixels from flat position r
     qpix = grid.extract(queries)  # uint8 [M, P, d]
     nxg = len(grid.xs)
     any_ex = bool((exclude >= 0).any())
@@ -209,23 +168,24 @@ def knn_search(
     for gy, y0 in enumerate(tqdm(grid.ys, desc="stage 1 search", unit="row", disable=not progress)):
         y_lo, y_hi = window(y0, h - p, search)
         ny = y_hi - y_lo + 1
-        u, nb, flat = _bank_band(bank, y_lo, ny, grid, norm, floor, n_pad)
+        u, nb, flat, value = _bank_band(bank, y_lo, ny, grid, metric, n_pad)
         rows = slice(gy * nxg, (gy + 1) * nxg)
         qint = qpix[:, rows].to(torch.int64)  # [M, nxg, d]
-        q32, qn = query_vectors(qint, norm, floor)
+        q32, qn = query_vectors(qint, metric)
+        q64 = qint.to(torch.float64)
         approx = torch.full((m, nxg, s), math.inf, dtype=torch.float32, device=dev)
         slot = torch.zeros(m, nxg, s, dtype=torch.int64, device=dev)  # row of the position's key matrix
         wins = [window(x0, w - p, search) for x0 in grid.xs]
-        buf = torch.empty((2 * search + 1) ** 2 * n_pad * min(batch, m), dtype=torch.float32, device=dev)
         for start in range(0, m, batch):
             mb = slice(start, min(m, start + batch))
             ex_m = torch.nonzero(exclude[mb] >= 0).squeeze(1)
             ex_n = exclude[mb][ex_m]
             for gx, (x_lo, x_hi) in enumerate(wins):
-                rows_k = (x_hi - x_lo + 1) * ny * n_pad
                 keys = torch.addmm(
-                    nb[x_lo : x_hi + 1].reshape(-1, 1), u[x_lo : x_hi + 1].reshape(-1, d),
-                    q32[mb, gx].T.contiguous(), alpha=-2.0, out=buf[: rows_k * (mb.stop - start)].view(rows_k, -1),
+                    nb[x_lo : x_hi + 1].reshape(-1, 1),
+                    u[x_lo : x_hi + 1].reshape(-1, d),
+                    q32[mb, gx].T.contiguous(),
+                    alpha=-2.0,
                 )  # [nx·ny·n_pad, B]
                 if ex_m.numel():
                     keys.view(-1, n_pad, keys.shape[1])[:, ex_n, ex_m] = math.inf
@@ -237,25 +197,30 @@ def knn_search(
         off, bi = slot // n_pad, slot % n_pad
         cand = bi * (h * w) + (y_lo + off % ny) * w + (x_los + off // ny)
         cand.masked_fill_(~torch.isfinite(approx), INVALID)
-        # Flat candidates: the first K by index, plus room for one excluded bank photo's.
-        length = k + (2 * search + 1) * ny if any_ex else k
-        flats = torch.stack([_flat_list(flat, lo, hi, y_lo, h, w, length) for lo, hi in wins])
-        flats = flats.expand(m, nxg, length)
-        if any_ex:
-            hit = (flats // (h * w) == exclude.view(m, 1, 1)) & (flats >= 0)
-            flats = flats.masked_fill(hit, INVALID)
-        merged = torch.cat([cand, flats], -1).reshape(m * nxg, -1)
+        # Flat candidates skip the keys; the best by brightness join the shortlist (room for one excluded
+        # bank photo's: up to (2·search+1)·ny of one value).
+        keep = k + ((2 * search + 1) * ny if any_ex else 0)
+        fl_index, fl_value = flat_table(flat, value, wins, y_lo, h, w, keep)
+        merged_rows = []
+        qsum = qint.sum(-1)  # [M, nxg]
         best_d = torch.empty(m * nxg, k, dtype=torch.float64, device=dev)
         best_i = torch.empty(m * nxg, k, dtype=torch.int64, device=dev)
-        qint_rows = qint.reshape(m * nxg, d)
-        for r0 in range(0, m * nxg, EXACT_ROWS):
-            rr = slice(r0, min(m * nxg, r0 + EXACT_ROWS))
-            best_d[rr], best_i[rr] = _rerank(bank_flat, merged[rr], qint_rows[rr], offs, norm, floor, k)
+        rows_per = max(1, EXACT_ROWS // nxg)
+        for q0 in range(0, m, rows_per):
+            qs = slice(q0, min(m, q0 + rows_per))
+            flats = best_flats(fl_index, fl_value, qsum[qs], d, exclude[qs], h * w, k)
+            merged = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
+            rr = slice(q0 * nxg, qs.stop * nxg)
+            best_d[rr], best_i[rr] = rerank(bank_rows, w, merged, q64[qs].reshape(-1, d), metric, k)
+            merged_rows.append(merged)
+        q64_rows = q64.reshape(m * nxg, d)
         # Proof: outside keys are ≥ the S-th key, each within eps·(||q||+||b||)² of its exact value.
         qn_rows = qn.reshape(-1)
         dk = best_d[:, -1]
         theta = 1e-6 * (1.0 + dk.abs())
-        bound = eps * (2.0 * qn_rows.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (qn_rows + dk + 1)
+        bound = eps * (2.0 * qn_rows.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (
+            qn_rows + dk + 1
+        )
         ok = approx.reshape(m * nxg, s)[:, -1].double() - (dk - qn_rows) > bound
         for row in torch.nonzero(~ok).squeeze(1).tolist():
             mi, gx = divmod(row, nxg)
@@ -268,19 +233,11 @@ def knn_search(
             r = torch.nonzero(keys.double() <= dk[row] - qn_rows[row] + bound[row]).squeeze(1)
             off, bi = r // n_pad, r % n_pad
             extra = bi * (h * w) + (y_lo + off % ny) * w + (x_lo + off // ny)
-            allidx = torch.unique(torch.cat([merged[row], extra]))
-            best_d[row], best_i[row] = _rerank(bank_flat, allidx[None], qint_rows[row : row + 1], offs, norm,
-                                               floor, k)
+            mrow = merged_rows[row // (rows_per * nxg)][row % (rows_per * nxg)]
+            allidx = torch.unique(torch.cat([mrow, extra]))
+            best_d[row], best_i[row] = rerank(bank_rows, w, allidx[None], q64_rows[row : row + 1], metric, k)
             widened += 1
-        del u, nb, flat
+        del u, nb, flat, value, merged_rows
         index[:, rows] = best_i.view(m, nxg, k)
         dist[:, rows] = best_d.view(m, nxg, k)
     return Neighbours(index=index, dist=dist, widened=widened)
-
-
-def _rerank(bank_flat: torch.Tensor, idx: torch.Tensor, qint: torch.Tensor, offs: torch.Tensor, norm: str,
-            floor: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact distances of candidates idx [R, C] (INVALID = none) to queries qint [R, d]; the k best."""
-    pix = bank_flat[idx.clamp_min(0).unsqueeze(-1) + offs].to(torch.int64)
-    d = exact_distances(pix, qint, norm, floor).masked_fill(idx < 0, math.inf)
-    return select(d, idx, k)

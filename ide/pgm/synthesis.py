@@ -10,31 +10,47 @@ from tqdm import tqdm
 
 from ide.config import Stage1Config
 from ide.errors import UserError
-from ide.pgm.grid import PatchGrid, check_norm, match_photometry
+from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
 from ide.pgm.search import Neighbours, knn_search, min_candidates
 
 SOLVE_BATCH = 16  # photos per weight solve (~15 MB of candidate patches per photo for CUFS)
 
 
+def metric_of(cfg: Stage1Config) -> PatchMetric:
+    """The patch distance of a stage-1 config (raises UserError on a bad norm, floor or brightness)."""
+    return PatchMetric(norm=cfg.norm, floor=cfg.floor, brightness=cfg.brightness)
+
+
 def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA when available, else CPU; "cuda" without a GPU is a UserError."""
+    """ "auto" → CUDA when available, else CPU; "cuda" without a GPU is a UserError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("config key 'stage1.device' is 'cuda' but no CUDA device is available; use auto or cpu")
+        raise UserError(
+            "config key 'stage1.device' is 'cuda' but no CUDA device is available; use auto or cpu"
+        )
     if name not in ("cpu", "cuda"):
         raise UserError(f"config key 'stage1.device' is '{name}'; choose auto, cpu or cuda")
     return torch.device(name)
 
 
-def _check(bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarray, cfg: Stage1Config,
-           exclude: list[int]) -> PatchGrid:
+def _check(
+    bank_photos: np.ndarray,
+    bank_sketches: np.ndarray,
+    photos: np.ndarray,
+    cfg: Stage1Config,
+    exclude: list[int],
+) -> PatchGrid:
     for name, arr in (("bank photos", bank_photos), ("bank sketches", bank_sketches), ("photos", photos)):
         if arr.dtype != np.uint8 or arr.ndim != 3:
-            raise UserError(f"stage 1: {name} must be uint8 [N, H, W] gray images, got {arr.dtype} {arr.shape}")
+            raise UserError(
+                f"stage 1: {name} must be uint8 [N, H, W] gray images, got {arr.dtype} {arr.shape}"
+            )
     if bank_photos.shape != bank_sketches.shape:
-        raise UserError(f"stage 1: bank photos {bank_photos.shape} and sketches {bank_sketches.shape} differ in shape")
+        raise UserError(
+            f"stage 1: bank photos {bank_photos.shape} and sketches {bank_sketches.shape} differ in shape"
+        )
     if len(bank_photos) == 0:
         raise UserError("stage 1: the training bank is empty; it needs at least one photo-sketch pair")
     h, w = bank_photos.shape[1:]
@@ -43,12 +59,12 @@ def _check(bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarra
             f"stage 1: photos are {photos.shape[2]}x{photos.shape[1]} but the training bank is {w}x{h} "
             "(width x height); align them to the bank's size first (ide align)"
         )
-    check_norm(cfg.norm)
-    if cfg.norm == "meanstd" and cfg.floor <= 0:
-        raise UserError(f"config key 'stage1.floor' must be > 0 for norm meanstd (got {cfg.floor})")
+    metric_of(cfg)  # validates norm, floor, brightness
     if cfg.search < 0 or cfg.k < 1 or cfg.batch < 1:
-        raise UserError(f"stage1.search must be >= 0, stage1.k and stage1.batch >= 1 (got {cfg.search}, "
-                        f"{cfg.k}, {cfg.batch})")
+        raise UserError(
+            f"stage1.search must be >= 0, stage1.k and stage1.batch >= 1 (got {cfg.search}, "
+            f"{cfg.k}, {cfg.batch})"
+        )
     grid = PatchGrid(h, w, cfg.patch, cfg.step)
     if len(exclude) != len(photos):
         raise UserError(f"stage 1: exclude has {len(exclude)} entries for {len(photos)} photos")
@@ -65,11 +81,17 @@ def _check(bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarra
 
 
 def synthesize(
-    bank_photos: torch.Tensor, bank_sketches: torch.Tensor, photos: torch.Tensor, nbrs: Neighbours,
-    grid: PatchGrid, cfg: Stage1Config, progress: bool = False,
+    bank_photos: torch.Tensor,
+    bank_sketches: torch.Tensor,
+    photos: torch.Tensor,
+    nbrs: Neighbours,
+    grid: PatchGrid,
+    cfg: Stage1Config,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W]."""
     dev = photos.device
+    metric = metric_of(cfg)
     order, blocks = grid.colour_order()
     order = order.to(dev)
     pix = grid.pixel_index(dev)[order]  # patches in colour order: each colour is one solver block
@@ -86,8 +108,7 @@ def synthesize(
         shape = (*index.shape, grid.dim)
         rows = (index.unsqueeze(-1) + ky).reshape(-1)
         x = photos[sl].reshape(index.shape[1], -1)[:, pix].transpose(0, 1).to(torch.float32)  # [P, B, d]
-        cand_photo = match_photometry(rows_p.index_select(0, rows).view(shape).to(torch.float32), x, cfg.norm,
-                                      cfg.floor)
+        cand_photo = metric.match_photometry(rows_p.index_select(0, rows).view(shape).to(torch.float32), x)
         cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
         wts = solve_weights(x, cand_photo, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
         z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d]
@@ -95,13 +116,19 @@ def synthesize(
             0, pix.reshape(-1), z.transpose(1, 2).reshape(-1, z.shape[1])
         )
         count = z.new_zeros(grid.height * w).index_add_(0, pix.reshape(-1), z.new_ones(pix.numel()))
-        out[sl] = (total / count[:, None]).round_().clamp_(0, 255).to(torch.uint8).T.reshape(-1, grid.height, w)
+        out[sl] = (
+            (total / count[:, None]).round_().clamp_(0, 255).to(torch.uint8).T.reshape(-1, grid.height, w)
+        )
     return out
 
 
 def coarse_sketches(
-    bank_photos: np.ndarray, bank_sketches: np.ndarray, photos: np.ndarray, cfg: Stage1Config,
-    exclude: Sequence[int | None] | None = None, progress: bool = True,
+    bank_photos: np.ndarray,
+    bank_sketches: np.ndarray,
+    photos: np.ndarray,
+    cfg: Stage1Config,
+    exclude: Sequence[int | None] | None = None,
+    progress: bool = True,
 ) -> np.ndarray:
     """Coarse sketches of gray photos from a training bank (stage 1).
 
@@ -125,6 +152,15 @@ def coarse_sketches(
     bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
     bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
     query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
-    nbrs = knn_search(bank_p, query, grid, cfg.search, cfg.k, cfg.norm, cfg.floor,
-                      torch.tensor(ex, dtype=torch.int64, device=dev), batch=cfg.batch, progress=progress)
+    nbrs = knn_search(
+        bank_p,
+        query,
+        grid,
+        cfg.search,
+        cfg.k,
+        metric_of(cfg),
+        torch.tensor(ex, dtype=torch.int64, device=dev),
+        batch=cfg.batch,
+        progress=progress,
+    )
     return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()

@@ -1,0 +1,134 @@
+"""Stage-1 speed on the CUFS bank, against the plain reference search, with a neighbour check.
+
+    python bench/stage1.py [--data ../shared/data/CUFS] [--count 338] [--reference 1]
+
+Bank: the train split (268 pairs for CUFS). Queries: the first --count test photos. Times the
+exact K-NN search and the MWF weight solve of `ide.pgm` with the stage-1 defaults, then the
+numpy reference search (`bench/stage1_reference.py`) on --reference photos, and checks that both
+return the same neighbours. Prints as it goes; the last line is one JSON object:
+{"seconds_per_photo", "reference_seconds_per_photo", "speedup", "same_neighbours", "peak_rss_mb",
+"search_seconds_per_photo", "solve_seconds_per_photo", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ide.config import Stage1Config
+from ide.data.folders import load_split
+from ide.data.io import to_gray
+from ide.pgm.grid import PatchGrid
+from ide.pgm.search import knn_search
+from ide.pgm.synthesis import metric_of, synthesize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stage1_reference import reference_knn  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/data/CUFS", help="dataset root with train/ and test/")
+    ap.add_argument("--count", type=int, default=338, help="test photos to time (default 338, all of CUFS)")
+    ap.add_argument("--reference", type=int, default=1, help="photos for the reference search (slow)")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a Stage1Config field, e.g. --set k=5",
+    )
+    args = ap.parse_args()
+    cfg = Stage1Config(device="cpu")
+    for item in args.overrides:
+        key, value = item.split("=", 1)
+        cfg = dataclasses.replace(cfg, **{key: type(getattr(cfg, key))(value)})
+
+    bank_split = load_split(args.data, "train")
+    test = load_split(args.data, "test")
+    bank = torch.from_numpy(to_gray(bank_split.photos))
+    bank_s = torch.from_numpy(bank_split.sketches)
+    queries = torch.from_numpy(to_gray(test.photos[: args.count]))
+    m, h, w = queries.shape
+    grid = PatchGrid(h, w, cfg.patch, cfg.step)
+    print(
+        f"bank {len(bank)} pairs, {m} query photos {w}x{h}, {grid.count} patches, K={cfg.k}, "
+        f"window ±{cfg.search}, norm {cfg.norm}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
+
+    t0 = time.perf_counter()
+    nbrs = knn_search(
+        bank,
+        queries,
+        grid,
+        cfg.search,
+        cfg.k,
+        metric_of(cfg),
+        torch.full((m,), -1),
+        batch=cfg.batch,
+        progress=True,
+    )
+    t_search = time.perf_counter() - t0
+    print(f"search: {t_search:.1f} s, {t_search / m:.3f} s/photo ({nbrs.widened} rows widened)", flush=True)
+    t0 = time.perf_counter()
+    synthesize(bank, bank_s, queries, nbrs, grid, cfg, progress=True)
+    t_solve = time.perf_counter() - t0
+    print(f"weights + blend: {t_solve:.1f} s, {t_solve / m:.3f} s/photo", flush=True)
+    rss_fast = peak_rss_mb()
+
+    bank_np = bank.numpy()
+    same = True
+    t0 = time.perf_counter()
+    for i in range(args.reference):
+        idx, dist = reference_knn(
+            bank_np,
+            queries[i].numpy(),
+            cfg.patch,
+            cfg.step,
+            cfg.search,
+            cfg.k,
+            cfg.norm,
+            cfg.floor,
+            cfg.brightness,
+        )
+        equal = np.array_equal(idx, nbrs.index[i].numpy())
+        close = np.allclose(dist, nbrs.dist[i].numpy(), rtol=0, atol=1e-5)
+        same &= equal and close
+        print(f"reference photo {i}: same neighbours {equal}, same distances {close}", flush=True)
+    t_ref = (time.perf_counter() - t0) / max(args.reference, 1)
+
+    per_photo = (t_search + t_solve) / m
+    print(
+        json.dumps(
+            {
+                "seconds_per_photo": round(per_photo, 4),
+                "reference_seconds_per_photo": round(t_ref, 2),
+                "speedup": round(t_ref / (t_search / m), 1),  # search against search
+                "same_neighbours": bool(same),
+                "peak_rss_mb": round(rss_fast, 1),
+                "search_seconds_per_photo": round(t_search / m, 4),
+                "solve_seconds_per_photo": round(t_solve / m, 4),
+                "photos": m,
+                "reference_photos": args.reference,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

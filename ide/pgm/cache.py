@@ -1,0 +1,82 @@
+"""Coarse sketches cached on disk, keyed by the data and the stage-1 settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ide.config import Stage1Config
+from ide.data.folders import PairedSplit
+from ide.data.io import to_gray
+from ide.pgm.synthesis import coarse_sketches
+
+# Bump when stage 1 changes its results for the same data and settings (old files are then ignored).
+ALGORITHM_VERSION = 1
+# Settings that change how fast, not what: left out of the key so a GPU run reuses a CPU run's cache.
+NOT_IN_KEY = ("device", "batch")
+
+
+def cache_key(target: PairedSplit, bank: PairedSplit, cfg: Stage1Config, leave_one_out: bool) -> str:
+    """Hex key of everything the coarse sketches depend on."""
+    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in NOT_IN_KEY}
+    payload = {
+        "version": ALGORITHM_VERSION,
+        "bank": bank.fingerprint(),
+        "target": target.fingerprint(),
+        "stage1": settings,
+        "leave_one_out": leave_one_out,
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cached_coarse(
+    target: PairedSplit, bank: PairedSplit, cfg: Stage1Config, cache_dir: str | Path, leave_one_out: bool
+) -> np.ndarray:
+    """Coarse sketches of `target`'s photos from `bank`, computed once and then read from the cache.
+
+    Args:
+        target: the photos to sketch.
+        bank: the training pairs.
+        cfg: stage-1 settings.
+        cache_dir: folder of the cache files (created when missing).
+        leave_one_out: a target id also found in the bank does not use its own pair.
+    Returns:
+        uint8 [N, H, W], one coarse sketch per target photo, in target order.
+    """
+    path = Path(cache_dir) / f"coarse-{cache_key(target, bank, cfg, leave_one_out)}.npy"
+    expected = (len(target), *target.photos.shape[1:3])
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.dtype == np.uint8 and cached.shape == expected:
+                return cached
+        except (OSError, ValueError):
+            pass  # unreadable (e.g. truncated by a crash before the atomic rename existed): recompute
+    exclude = None
+    if leave_one_out:
+        where = {pid: i for i, pid in enumerate(bank.ids)}
+        exclude = [where.get(pid) for pid in target.ids]
+    result = coarse_sketches(
+        to_gray(bank.photos), bank.sketches, to_gray(target.photos), cfg, exclude=exclude
+    )
+    _save_atomic(path, result)
+    return result
