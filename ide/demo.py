@@ -14,7 +14,9 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
 
 def _table(name: str, summary: dict) -> str:
-    rows = [f"| {name} (all) | {summary['n']} | {summary['fsim']:.4f} | {summary['ssim']:.4f} | {summary['psnr']:.2f} |"]
+    rows = [
+        f"| {name} (all) | {summary['n']} | {summary['fsim']:.4f} | {summary['ssim']:.4f} | {summary['psnr']:.2f} |"
+    ]
     for sub, s in sorted(summary.get("subsets", {}).items()):
         rows.append(f"| {name} ({sub}) | {s['n']} | {s['fsim']:.4f} | {s['ssim']:.4f} | {s['psnr']:.2f} |")
     return "\n".join(rows)
@@ -32,11 +34,18 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
         raise UserError(f"demo output folder {out} is not empty; remove it or pass --out NEW")
     cfg = load_config(config or DEMO_CONFIG, overrides)
     data_root = out / "data"
-    print(f"[demo] writing {cfg.data.synthetic_train}+{cfg.data.synthetic_test} synthetic face pairs to {data_root}")
+    print(
+        f"[demo] writing {cfg.data.synthetic_train}+{cfg.data.synthetic_test} synthetic face pairs to {data_root}"
+    )
     write_dataset(data_root, cfg.data.synthetic_train, cfg.data.synthetic_test, seed=cfg.data.synthetic_seed)
     cfg = load_config(
         config or DEMO_CONFIG,
-        [*(overrides or []), f"data.root={data_root}", f"data.cache_dir={out / 'cache'}", f"log.dir={out / 'runs'}"],
+        [
+            *(overrides or []),
+            f"data.root={data_root}",
+            f"data.cache_dir={out / 'cache'}",
+            f"log.dir={out / 'runs'}",
+        ],
     )
     print(f"[demo] stage 1 on the training photos, then {cfg.train.iterations} stage-2 iterations")
     run = train(cfg)
@@ -59,8 +68,12 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
     summaries = {}
     for name in ("coarse", "refined"):
         summaries[name] = score_folders(
-            pred=out / name, gt=gt, json_path=str(out / f"metrics_{name}.json"), csv_path=None,
-            allow_missing=False, device="cpu",
+            pred=out / name,
+            gt=gt,
+            json_path=str(out / f"metrics_{name}.json"),
+            csv_path=None,
+            allow_missing=False,
+            device="cpu",
         )
     seconds = time.perf_counter() - t0
     report = [
@@ -87,4 +100,3 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
     print("\n".join(report[6:10]))
     print(f"[demo] done in {seconds:.0f} s: {out / 'report.md'}")
     return {"coarse": summaries["coarse"], "refined": summaries["refined"], "seconds": seconds}
-

@@ -39,7 +39,9 @@ TINY = [
 
 
 def tiny_cfg(tmp_path, *extra):
-    return load_config(None, [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", *extra])
+    return load_config(
+        None, [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", *extra]
+    )
 
 
 def test_one_step_updates_g_and_d_but_g_step_leaves_d(tmp_path):
@@ -72,12 +74,17 @@ def test_one_step_updates_g_and_d_but_g_step_leaves_d(tmp_path):
 
 
 def test_resume_reproduces_uninterrupted_run(tmp_path):
-    full = train(tiny_cfg(tmp_path, "train.name=full", "train.iterations=4", "train.save_every=2", "eval.every=2"))
+    full = train(
+        tiny_cfg(tmp_path, "train.name=full", "train.iterations=4", "train.save_every=2", "eval.every=2")
+    )
     part = tiny_cfg(tmp_path, "train.name=part", "train.iterations=2", "train.save_every=2", "eval.every=2")
     train(part)
     with pytest.raises(UserError, match="already exists"):
         train(part)
-    train(tiny_cfg(tmp_path, "train.name=part", "train.iterations=4", "train.save_every=2", "eval.every=2"), resume=True)
+    train(
+        tiny_cfg(tmp_path, "train.name=part", "train.iterations=4", "train.save_every=2", "eval.every=2"),
+        resume=True,
+    )
     a = load_checkpoint(full / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "runs" / "part" / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 4
@@ -129,8 +136,15 @@ def _ddp_worker(rank: int, world: int, port: int, overrides: list[str]) -> None:
 
 
 def test_ddp_two_gloo_processes_match_one(tmp_path):
-    common = [*TINY, f"data.cache_dir={tmp_path / 'cache'}", "train.iterations=2", "train.batch_size=4",
-              "eval.every=100", "train.save_every=2", "loss.gan=0"]
+    common = [
+        *TINY,
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "train.iterations=2",
+        "train.batch_size=4",
+        "eval.every=100",
+        "train.save_every=2",
+        "loss.gan=0",
+    ]
     # No discriminator here: its BatchNorm normalises per process on CPU (SyncBatchNorm is CUDA-only),
     # so only the generator's gradient averaging can match one process exactly.
     one = [*common, f"log.dir={tmp_path / 'one'}"]
