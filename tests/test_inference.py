@@ -1,0 +1,82 @@
+"""`ide test` end to end on a tiny trained checkpoint: split mode, photo-folder mode, bad checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_train import TINY
+
+from ide.cli import main
+from ide.config import load_config
+from ide.data.io import read_image
+from ide.data.synthetic import write_dataset
+from ide.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("inf")
+    root = tmp / "data"
+    write_dataset(root, 8, 2, seed=0)
+    cfg = load_config(
+        None,
+        [
+            *TINY,
+            f"data.root={root}",
+            f"log.dir={tmp / 'runs'}",
+            f"data.cache_dir={tmp / 'cache'}",
+            "train.iterations=2",
+            "eval.every=2",
+            "train.save_every=2",
+        ],
+    )
+    run = train(cfg)
+    return root, run / "checkpoints" / "best.pt"
+
+
+def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
+    root, ckpt = tiny_run
+    out = tmp_path / "out"
+    code = main(
+        [
+            "test",
+            "--checkpoint",
+            str(ckpt),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            "--set",
+            f"data.root={root}",
+        ]
+    )
+    assert code == 0
+    pngs = sorted(p.stem for p in out.glob("*.png") if p.stem != "grid")
+    assert pngs == sorted(p.stem for p in (root / "test" / "sketches").glob("*.png"))
+    assert read_image(out / f"{pngs[0]}.png").shape == (250, 200)
+    assert read_image(out / "grid.png").shape[1] > 4 * 200
+
+
+def test_photo_folder_skips_bad_files(tiny_run, tmp_path, capsys):
+    root, ckpt = tiny_run
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    good = next((root / "test" / "photos").glob("*.png"))
+    (photos / good.name).write_bytes(good.read_bytes())
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out"
+    code = main(["test", "--checkpoint", str(ckpt), "--photos", str(photos), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "broken.jpg" in err and "notes.txt" in err
+    assert (out / good.name).is_file()
+    assert np.asarray(read_image(out / good.name)).dtype == np.uint8
+
+
+def test_not_a_checkpoint_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"hello")
+    code = main(["test", "--checkpoint", str(bad), "--photos", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "model.pt" in err and "not an ide checkpoint" in err
