@@ -15,9 +15,9 @@ How it is fast and still exact:
      minimum of each chunk of L candidates, the S chunks with the smallest minima (the S smallest
      keys lie in them), then a top-S over those S·L keys.
   4. Flat candidates (constant patches, all normalised to zero under mean/meanstd: the white
-     backgrounds) are exactly tied with each other; they skip the keys and the lowest-index ones
-     join the shortlist directly.
-  5. Exact re-rank of the shortlist from the uint8 pixels (integer arithmetic, then float64).
+     backgrounds) tie in thousands; they skip the keys, and the best by the ranking rule (closest
+     gray level, then lowest index) join the shortlist directly.
+  5. Exact re-rank of the shortlist from the uint8 pixels (integers held exactly in float64).
   6. Proof per row: a fp32 key is within eps·(||q|| + ||b||)² of the exact one (eps = 2·(d+10)·2⁻²⁴,
      standard dot-product error bound with a factor 2 to spare). If even the candidates just
      outside the shortlist cannot beat the exact K-th distance, the shortlist holds the true top K.
@@ -37,7 +37,7 @@ from ide.pgm.grid import PatchGrid, PatchMetric
 
 MARGIN = 8  # shortlist length S = K + MARGIN
 CHUNK = 48  # target length L of the chunks whose minima prune the candidates
-EXACT_ROWS = 2048  # (query, position) rows re-ranked together (bounds the int64 gather)
+EXACT_ROWS = 2048  # (query, position) rows re-ranked together (bounds the float64 gather)
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,56 @@ def _shortlist(keys: torch.Tensor, chunk: int, s: int) -> tuple[torch.Tensor, to
     return vals, best.T.gather(1, pos // chunk) * chunk + pos % chunk
 
 
+@dataclass
+class _Band:
+    """One grid row's bank side (see `_bank_band`) and its geometry."""
+
+    y_lo: int
+    ny: int
+    u: torch.Tensor
+    nb: torch.Tensor
+    flat: torch.Tensor
+    value: torch.Tensor
+    wins: list[tuple[int, int]]  # per grid column, the inclusive x range of candidate corners
+    n_pad: int
+
+    def keys(self, gx: int, q32: torch.Tensor) -> torch.Tensor:
+        """Approximate keys ||b||² - 2 q·b of the candidates of column gx: [nx·ny·n_pad, B] for q32 [B, d]."""
+        lo, hi = self.wins[gx]
+        d = self.u.shape[-1]
+        return torch.addmm(
+            self.nb[lo : hi + 1].reshape(-1, 1), self.u[lo : hi + 1].reshape(-1, d), q32.T, alpha=-2.0
+        )
+
+    def to_index(self, gx: torch.Tensor | int, rows: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Key-matrix rows of column(s) gx → flat bank indices (the rows are [x, y, bank] in C order)."""
+        lo = torch.as_tensor([x for x, _ in self.wins], device=rows.device)[gx]
+        off, bank_i = rows // self.n_pad, rows % self.n_pad
+        return bank_i * (h * w) + (self.y_lo + off % self.ny) * w + (lo + off // self.ny)
+
+
+def _shortlists(
+    band: _Band, q32: torch.Tensor, exclude: torch.Tensor, chunk: int, s: int, batch: int, h: int, w: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (query, column): the S smallest approximate keys and their flat indices ([M, G, S] each)."""
+    m, g, _ = q32.shape
+    approx = torch.full((m, g, s), math.inf, dtype=torch.float32, device=q32.device)
+    slot = torch.zeros(m, g, s, dtype=torch.int64, device=q32.device)
+    for start in range(0, m, batch):
+        mb = slice(start, min(m, start + batch))
+        ex_m = torch.nonzero(exclude[mb] >= 0).squeeze(1)
+        ex_n = exclude[mb][ex_m]
+        for gx in range(g):
+            keys = band.keys(gx, q32[mb, gx])  # [nx·ny·n_pad, B]
+            if ex_m.numel():
+                keys.view(-1, band.n_pad, keys.shape[1])[:, ex_n, ex_m] = math.inf
+            vals, r = _shortlist(keys, chunk, s)
+            approx[mb, gx, : vals.shape[1]] = vals
+            slot[mb, gx, : vals.shape[1]] = r
+    cand = band.to_index(torch.arange(g, device=q32.device).view(1, g, 1), slot, h, w)
+    return approx, cand.masked_fill_(~torch.isfinite(approx), INVALID)
+
+
 def knn_search(
     bank: torch.Tensor,
     queries: torch.Tensor,
@@ -157,87 +207,102 @@ def knn_search(
     chunk = -(-n // groups)
     n_pad = groups * chunk
     s = k + MARGIN
-    eps = 2.0 * (d + 10) * 2.0**-24
     bank_rows = bank.reshape(-1).unfold(0, p, 1)  # row r: the p pixels from flat position r
     qpix = grid.extract(queries)  # uint8 [M, P, d]
-    nxg = len(grid.xs)
-    any_ex = bool((exclude >= 0).any())
+    g = len(grid.xs)
     index = torch.empty(m, grid.count, k, dtype=torch.int64, device=dev)
     dist = torch.empty(m, grid.count, k, dtype=torch.float64, device=dev)
     widened = 0
     for gy, y0 in enumerate(tqdm(grid.ys, desc="stage 1 search", unit="row", disable=not progress)):
         y_lo, y_hi = window(y0, h - p, search)
-        ny = y_hi - y_lo + 1
-        u, nb, flat, value = _bank_band(bank, y_lo, ny, grid, metric, n_pad)
-        rows = slice(gy * nxg, (gy + 1) * nxg)
-        qint = qpix[:, rows].to(torch.int64)  # [M, nxg, d]
-        q32, qn = query_vectors(qint, metric)
-        q64 = qint.to(torch.float64)
-        approx = torch.full((m, nxg, s), math.inf, dtype=torch.float32, device=dev)
-        slot = torch.zeros(m, nxg, s, dtype=torch.int64, device=dev)  # row of the position's key matrix
-        wins = [window(x0, w - p, search) for x0 in grid.xs]
-        for start in range(0, m, batch):
-            mb = slice(start, min(m, start + batch))
-            ex_m = torch.nonzero(exclude[mb] >= 0).squeeze(1)
-            ex_n = exclude[mb][ex_m]
-            for gx, (x_lo, x_hi) in enumerate(wins):
-                keys = torch.addmm(
-                    nb[x_lo : x_hi + 1].reshape(-1, 1),
-                    u[x_lo : x_hi + 1].reshape(-1, d),
-                    q32[mb, gx].T.contiguous(),
-                    alpha=-2.0,
-                )  # [nx·ny·n_pad, B]
-                if ex_m.numel():
-                    keys.view(-1, n_pad, keys.shape[1])[:, ex_n, ex_m] = math.inf
-                vals, r = _shortlist(keys, chunk, s)
-                approx[mb, gx, : vals.shape[1]] = vals
-                slot[mb, gx, : vals.shape[1]] = r
-        # Key-matrix rows → flat bank indices (a position's rows are [x, y, bank] in C order).
-        x_los = torch.tensor([lo for lo, _ in wins], device=dev).view(1, nxg, 1)
-        off, bi = slot // n_pad, slot % n_pad
-        cand = bi * (h * w) + (y_lo + off % ny) * w + (x_los + off // ny)
-        cand.masked_fill_(~torch.isfinite(approx), INVALID)
-        # Flat candidates skip the keys; the best by brightness join the shortlist (room for one excluded
-        # bank photo's: up to (2·search+1)·ny of one value).
-        keep = k + ((2 * search + 1) * ny if any_ex else 0)
-        fl_index, fl_value = flat_table(flat, value, wins, y_lo, h, w, keep)
-        merged_rows = []
-        qsum = qint.sum(-1)  # [M, nxg]
-        best_d = torch.empty(m * nxg, k, dtype=torch.float64, device=dev)
-        best_i = torch.empty(m * nxg, k, dtype=torch.int64, device=dev)
-        rows_per = max(1, EXACT_ROWS // nxg)
-        for q0 in range(0, m, rows_per):
-            qs = slice(q0, min(m, q0 + rows_per))
-            flats = best_flats(fl_index, fl_value, qsum[qs], d, exclude[qs], h * w, k)
-            merged = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
-            rr = slice(q0 * nxg, qs.stop * nxg)
-            best_d[rr], best_i[rr] = rerank(bank_rows, w, merged, q64[qs].reshape(-1, d), metric, k)
-            merged_rows.append(merged)
-        q64_rows = q64.reshape(m * nxg, d)
-        # Proof: outside keys are ≥ the S-th key, each within eps·(||q||+||b||)² of its exact value.
-        qn_rows = qn.reshape(-1)
-        dk = best_d[:, -1]
-        theta = 1e-6 * (1.0 + dk.abs())
-        bound = eps * (2.0 * qn_rows.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (
-            qn_rows + dk + 1
+        band = _Band(
+            y_lo,
+            y_hi - y_lo + 1,
+            *_bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad),
+            [window(x0, w - p, search) for x0 in grid.xs],
+            n_pad,
         )
-        ok = approx.reshape(m * nxg, s)[:, -1].double() - (dk - qn_rows) > bound
-        for row in torch.nonzero(~ok).squeeze(1).tolist():
-            mi, gx = divmod(row, nxg)
-            x_lo, x_hi = wins[gx]
-            keys = torch.addmv(
-                nb[x_lo : x_hi + 1].reshape(-1), u[x_lo : x_hi + 1].reshape(-1, d), q32[mi, gx], alpha=-2.0
-            )
-            if exclude[mi] >= 0:
-                keys.view(-1, n_pad)[:, exclude[mi]] = math.inf
-            r = torch.nonzero(keys.double() <= dk[row] - qn_rows[row] + bound[row]).squeeze(1)
-            off, bi = r // n_pad, r % n_pad
-            extra = bi * (h * w) + (y_lo + off % ny) * w + (x_lo + off // ny)
-            mrow = merged_rows[row // (rows_per * nxg)][row % (rows_per * nxg)]
-            allidx = torch.unique(torch.cat([mrow, extra]))
-            best_d[row], best_i[row] = rerank(bank_rows, w, allidx[None], q64_rows[row : row + 1], metric, k)
-            widened += 1
-        del u, nb, flat, value, merged_rows
-        index[:, rows] = best_i.view(m, nxg, k)
-        dist[:, rows] = best_d.view(m, nxg, k)
+        rows = slice(gy * g, (gy + 1) * g)
+        qint = qpix[:, rows].to(torch.int64)  # [M, G, d]
+        q32, qn = query_vectors(qint, metric)
+        approx, cand = _shortlists(band, q32, exclude, chunk, s, batch, h, w)
+        # Flat candidates skip the keys; the best by the ranking rule join the shortlist (with room
+        # for one excluded bank photo's: up to (2·search+1)·ny of one value).
+        keep = k + ((2 * search + 1) * band.ny if bool((exclude >= 0).any()) else 0)
+        fl_index, fl_value = flat_table(band.flat, band.value, band.wins, y_lo, h, w, keep)
+        q64 = qint.to(torch.float64).reshape(m * g, d)
+        best_d = torch.empty(m * g, k, dtype=torch.float64, device=dev)
+        best_i = torch.empty(m * g, k, dtype=torch.int64, device=dev)
+        per = max(1, EXACT_ROWS // g)
+        parts = []
+        for q0 in range(0, m, per):
+            qs = slice(q0, min(m, q0 + per))
+            flats = best_flats(fl_index, fl_value, qint[qs].sum(-1), d, exclude[qs], h * w, k)
+            part = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
+            rr = slice(q0 * g, qs.stop * g)
+            best_d[rr], best_i[rr] = rerank(bank_rows, w, part, q64[rr], metric, k)
+            parts.append(part)
+        merged = torch.cat(parts)  # [M·G, S + flats]
+        widened += _prove(
+            band,
+            approx.reshape(m * g, s),
+            merged,
+            best_d,
+            best_i,
+            qn.reshape(-1),
+            q32,
+            q64,
+            exclude,
+            bank_rows,
+            metric,
+            k,
+            h,
+            w,
+        )
+        index[:, rows] = best_i.view(m, g, k)
+        dist[:, rows] = best_d.view(m, g, k)
     return Neighbours(index=index, dist=dist, widened=widened)
+
+
+def _prove(
+    band: _Band,
+    approx: torch.Tensor,
+    merged: torch.Tensor,
+    best_d: torch.Tensor,
+    best_i: torch.Tensor,
+    qn: torch.Tensor,
+    q32: torch.Tensor,
+    q64: torch.Tensor,
+    exclude: torch.Tensor,
+    bank_rows: torch.Tensor,
+    metric: PatchMetric,
+    k: int,
+    h: int,
+    w: int,
+) -> int:
+    """Check every row's shortlist; redo in place (best_d, best_i) the rows the check cannot clear.
+
+    A candidate c outside the shortlist has key a_c ≥ a_S (the S-th key) and an exact key
+    k_c = ||b||² - 2 q·b ≥ a_c - eps·(||q|| + ||b||)², and also k_c ≥ (||b|| - ||q||)² - ||q||².
+    With T the exact K-th key of the shortlist, D_K = T + ||q||² and R = ||q|| + sqrt(D_K + θ):
+    a candidate with ||b|| > R has k_c > T; one with ||b|| ≤ R has k_c > T when
+    a_S - T > eps·(||q|| + R)². Rows failing that get every candidate with a_c ≤ T + eps·(||q|| + R)²
+    re-ranked exactly. Returns the number of such rows.
+    """
+    d = band.u.shape[-1]
+    g = len(band.wins)
+    eps = 2.0 * (d + 10) * 2.0**-24
+    dk = best_d[:, -1]
+    theta = 1e-6 * (1.0 + dk.abs())
+    bound = eps * (2.0 * qn.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (qn + dk + 1)
+    fail = torch.nonzero(~(approx[:, -1].double() - (dk - qn) > bound)).squeeze(1).tolist()
+    for row in fail:
+        mi, gx = divmod(row, g)
+        keys = band.keys(gx, q32[mi, gx].unsqueeze(0)).squeeze(1)
+        if exclude[mi] >= 0:
+            keys.view(-1, band.n_pad)[:, exclude[mi]] = math.inf
+        r = torch.nonzero(keys.double() <= dk[row] - qn[row] + bound[row]).squeeze(1)
+        extra = band.to_index(gx, r, h, w)
+        allidx = torch.unique(torch.cat([merged[row], extra]))
+        best_d[row], best_i[row] = rerank(bank_rows, w, allidx[None], q64[row : row + 1], metric, k)
+    return len(fail)
