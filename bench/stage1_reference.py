@@ -68,8 +68,8 @@ def reference_knn(
             dist = np.round(dist, 6)
             if exclude is not None:
                 dist[exclude] = np.inf
-            brightness = np.abs(raw.sum() - cands_raw.sum(-1))
-            order = np.lexsort((index.ravel(), brightness.ravel(), dist.ravel()))[:k]  # distance first
+            tie = np.abs(raw.sum() - cands_raw.sum(-1))
+            order = np.lexsort((index.ravel(), tie.ravel(), dist.ravel()))[:k]  # distance first
             out_index.append(index.ravel()[order])
             out_dist.append(dist.ravel()[order])
     return np.stack(out_index), np.stack(out_dist)

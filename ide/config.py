@@ -41,7 +41,7 @@ class Stage1Config:
     floor: float = 4.0  # meanstd only: contrast floor in gray levels, (x - mean) / sqrt(var + floor²)
     brightness: float = 0.0  # mean only: weight of the patch-mean difference kept in the distance, in [0, 1]
     device: str = "auto"  # auto | cpu | cuda
-    batch: int = 32  # photos per search batch
+    batch: int = 64  # query photos per matrix product of the search
 
 
 @dataclass(frozen=True)

@@ -143,15 +143,38 @@ def _solver_problem(seed=0):
 def test_weights_on_simplex_and_joint_objective_not_above_independent():
     grid, pix, blocks, x, photo, sketch = _solver_problem()
     npix = grid.height * grid.width
-    independent = solve_weights(x, photo, sketch, pix, npix, blocks, lam=0.0, iters=0)
+    gram = PatchMetric("mean").fidelity_gram(photo, x)
+    independent = solve_weights(gram, sketch, pix, npix, blocks, lam=0.0, iters=0)
     for lam in (0.1, 1.0, 10.0):
-        joint = solve_weights(x, photo, sketch, pix, npix, blocks, lam=lam, iters=5)
+        joint = solve_weights(gram, sketch, pix, npix, blocks, lam=lam, iters=5)
         for w in (independent, joint):
             assert w.min() >= 0 and torch.allclose(w.sum(-1), torch.ones(()).double(), atol=1e-9)
-        j_joint = objective(joint, x, photo, sketch, pix, npix, lam)
-        j_indep = objective(independent, x, photo, sketch, pix, npix, lam)
+        j_joint = objective(joint, gram, sketch, pix, npix, lam)
+        j_indep = objective(independent, gram, sketch, pix, npix, lam)
         assert (j_joint <= j_indep * (1 + 1e-12)).all()
         assert (j_joint < 0.99 * j_indep).all()  # and it does real work
+
+
+def test_fidelity_gram_matches_direct_residuals():
+    """w^T G w equals ||x - Σ w_k p̃_k||² with p̃ the candidates brought to the query's photometry."""
+    g = torch.Generator().manual_seed(1)
+    cand = torch.randint(0, 256, (7, 5, 36), generator=g).float()
+    x = torch.randint(0, 256, (7, 36), generator=g).float()
+    w = torch.rand(7, 5, generator=g, dtype=torch.float64)
+    w /= w.sum(-1, keepdim=True)
+    c, q = cand.double(), x.double()
+    for metric in (PatchMetric("none"), PatchMetric("mean"), PatchMetric("meanstd", 3.0)):
+        if metric.norm == "none":
+            matched = c
+        elif metric.norm == "mean":
+            matched = c - c.mean(-1, keepdim=True) + q.mean(-1, keepdim=True).unsqueeze(-2)
+        else:
+            qs = torch.sqrt(q.var(-1, unbiased=False, keepdim=True) + 9.0).unsqueeze(-2)
+            matched = metric.normalise(c) * qs + q.mean(-1, keepdim=True).unsqueeze(-2)
+        direct = (q - (w.unsqueeze(-1) * matched).sum(-2)).square().sum(-1)
+        gram = metric.fidelity_gram(cand, x)
+        via_gram = torch.einsum("bk,bkl,bl->b", w, gram, w)
+        torch.testing.assert_close(via_gram, direct, rtol=1e-9, atol=1e-6)
 
 
 def test_output_patches_are_convex_combinations_of_candidates():

@@ -20,31 +20,42 @@ INVALID = -1  # index of a padding / excluded slot
 
 
 def exact_distances(pix: torch.Tensor, query: torch.Tensor, metric: PatchMetric) -> torch.Tensor:
-    """Squared distances of normalised patches, computed from integers so that equal cases tie exactly.
+    """Squared distances of normalised patches, computed from exact integer sums so that ties are exact.
 
     Args:
-        pix: float64 [..., C, d] candidate patches (integer gray values 0..255).
-        query: float64 [..., d] query patches (integer gray values).
+        pix: float [..., C, d] candidate patches (integer gray values 0..255); float32 when
+            d·255² < 2²⁴ (every partial sum is then an exact integer), else float64.
+        query: float [..., d] query patches, same dtype.
     Returns:
-        float64 [..., C]. With B = d·b - Σb and Q = d·q - Σq (exact integers): none Σ(q-b)²;
-        mean (||Q-B||² + α·d·(Σq-Σb)²)/d²; meanstd from the exact ||Q||², ||B||², Q·B. Every sum
-        of integers stays below 2⁵³, so float64 holds it exactly (and is much faster than int64 on CPU).
+        float64 [..., C], from Σb, Σb², Σq, Σq², q·b: none ||q-b||²; mean ||q-b||² - (1-α)(Σq-Σb)²/d
+        (α = metric.brightness); meanstd from ||Q||², ||B||², Q·B with Q = d·q - Σq, B = d·b - Σb.
     """
-    q = query.unsqueeze(-2)
-    if metric.norm == "none":
-        return (q - pix).square().sum(-1)
     d = pix.shape[-1]
-    sb, sq = pix.sum(-1, keepdim=True), q.sum(-1, keepdim=True)
-    big_b, big_q = d * pix - sb, d * q - sq
+    sb = pix.sum(-1).double()
+    bb = (pix * pix).sum(-1).double()
+    qb = (pix @ query.unsqueeze(-1)).squeeze(-1).double()
+    sq = query.sum(-1, keepdim=True).double()
+    qq = (query * query).sum(-1, keepdim=True).double()
+    raw = qq - 2.0 * qb + bb  # ||q - b||², an exact integer
+    if metric.norm == "none":
+        return raw
     if metric.norm == "mean":
-        dist = (big_q - big_b).square().sum(-1)
-        if metric.brightness:
-            dist = dist + metric.brightness * d * (sq - sb).squeeze(-1).square()
-        return dist / (d * d)
-    bb, qq, qb = big_b.square().sum(-1), big_q.square().sum(-1), (big_q * big_b).sum(-1)
+        if not metric.brightness:
+            return (d * raw - (sq - sb).square()) / d  # an exact integer over d: equal cases tie exactly
+        return raw - (1.0 - metric.brightness) * (sq - sb).square() / d
+    big_qq, big_bb, big_qb = (
+        d * d * qq - d * sq.square(),
+        d * d * bb - d * sb.square(),
+        d * d * qb - d * sq * sb,
+    )
     f2 = metric.floor**2
-    sb2, sq2 = bb / d**3 + f2, qq / d**3 + f2
-    return (qq / sq2 + bb / sb2 - 2.0 * qb / torch.sqrt(sq2 * sb2)) / (d * d)
+    sb2, sq2 = big_bb / d**3 + f2, big_qq / d**3 + f2
+    return (big_qq / sq2 + big_bb / sb2 - 2.0 * big_qb / torch.sqrt(sq2 * sb2)) / (d * d)
+
+
+def exact_dtype(d: int) -> torch.dtype:
+    """float32 holds every integer sum of d products of gray values exactly when d·255² < 2²⁴."""
+    return torch.float32 if d * 255 * 255 < 2**24 else torch.float64
 
 
 def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,13 +101,13 @@ def rerank(
     Args:
         bank_rows: uint8 [L, p] view of the flat bank, row r = the p pixels from flat position r.
         row_step: the image width W (a patch is p such rows, W apart).
-        idx: int64 [R, C] flat candidate indices; query: float64 [R, d] query patches.
+        idx: int64 [R, C] flat candidate indices; query: [R, d] query patches in `exact_dtype(d)`.
     Returns:
         (dist float64 [R, k], index int64 [R, k]).
     """
     p = bank_rows.shape[1]
     starts = idx.clamp_min(0).unsqueeze(-1) + torch.arange(p, device=idx.device) * row_step
-    pix = bank_rows.index_select(0, starts.reshape(-1)).view(*idx.shape, p * p).to(torch.float64)
+    pix = bank_rows.index_select(0, starts.reshape(-1)).view(*idx.shape, p * p).to(query.dtype)
     dist = exact_distances(pix, query, metric).masked_fill(idx < 0, math.inf)
     tie = (query.sum(-1, keepdim=True) - pix.sum(-1)).abs()
     return select(dist, tie, idx, k)

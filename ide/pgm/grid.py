@@ -110,6 +110,21 @@ class PatchGrid:
         return (total / count).reshape(b, self.height, self.width)
 
 
+def integer_gram(a: torch.Tensor, b: torch.Tensor, bound: float) -> torch.Tensor:
+    """Exact a @ b^T for integer-valued float32 [..., K, d] operands, as float64 [..., K, K].
+
+    `bound` bounds |a_j·b_j|; the sum runs over slices of d short enough that every partial sum
+    stays below 2²⁴, where float32 arithmetic on integers is exact.
+    """
+    d = a.shape[-1]
+    step = max(1, min(d, int(2**24 // max(bound, 1.0))))
+    out = None
+    for lo in range(0, d, step):
+        part = (a[..., lo : lo + step] @ b[..., lo : lo + step].transpose(-1, -2)).double()
+        out = part if out is None else out + part
+    return out
+
+
 @dataclass(frozen=True)
 class PatchMetric:
     """The distance between photo patches: squared Euclidean after photometric normalisation.
@@ -147,21 +162,35 @@ class PatchMetric:
             return centred + self.brightness**0.5 * mean if self.brightness else centred
         return centred / torch.sqrt(centred.square().mean(-1, keepdim=True) + self.floor**2)
 
-    def match_photometry(self, cand: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """Candidate photo patches brought to the query's brightness (and contrast), for the MWF fidelity.
+    def fidelity_gram(self, cand: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Gram of the residuals r_k = (candidate k brought to the query's photometry) - query.
+
+        The MWF photo term of a patch is ||x - Σ_k w_k p̃_k||² = w^T G w on the simplex, with p̃_k
+        the candidate shifted to the query's mean ("mean"; brightness is left to the search), also
+        scaled to its contrast ("meanstd"), or as is ("none").
 
         Args:
-            cand: float [..., K, d] candidate photo patches; query: float [..., d] the query patch.
+            cand: float [..., K, d] candidate photo patches (integer gray values); query: float [..., d].
         Returns:
-            float [..., K, d]: "none": the candidates; "mean": candidate - its mean + query mean;
-            "meanstd": the normalised candidate times the query's contrast, plus the query mean.
+            float64 [..., K, K], from exact integer dot products and sums.
         """
+        d = cand.shape[-1]
+        pp = integer_gram(cand, cand, 255.0 * 255.0)
+        px = integer_gram(cand, query.unsqueeze(-2), 255.0 * 255.0).squeeze(-1)  # [..., K]
+        xx = integer_gram(query.unsqueeze(-2), query.unsqueeze(-2), 255.0 * 255.0)[..., 0]  # [..., 1]
         if self.norm == "none":
-            return cand
-        qmean = query.mean(-1, keepdim=True).unsqueeze(-2)
+            return pp - px.unsqueeze(-1) - px.unsqueeze(-2) + xx.unsqueeze(-1)
+        sp, sx = cand.sum(-1).double(), query.sum(-1, keepdim=True).double()
+        cpp = pp - sp.unsqueeze(-1) * sp.unsqueeze(-2) / d  # centred candidate · centred candidate
+        cpx = px - sp * sx / d  # centred candidate · centred query
+        cxx = xx - sx * sx / d
         if self.norm == "mean":
-            return cand - cand.mean(-1, keepdim=True) + qmean
-        qscale = torch.sqrt(
-            (query - query.mean(-1, keepdim=True)).square().mean(-1, keepdim=True) + self.floor**2
+            return cpp - cpx.unsqueeze(-1) - cpx.unsqueeze(-2) + cxx.unsqueeze(-1)
+        scale = torch.sqrt((cxx / d + self.floor**2) / (cpp.diagonal(dim1=-2, dim2=-1) / d + self.floor**2))
+        sc = scale * cpx
+        return (
+            scale.unsqueeze(-1) * scale.unsqueeze(-2) * cpp
+            - sc.unsqueeze(-1)
+            - sc.unsqueeze(-2)
+            + cxx.unsqueeze(-1)
         )
-        return self.normalise(cand) * qscale.unsqueeze(-2) + qmean

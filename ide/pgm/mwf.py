@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from ide.pgm.grid import integer_gram
+
 INIT_STEPS = 30  # accelerated projected-gradient steps of the independent (λ = 0) solve
 INNER_STEPS = 3  # projected-gradient steps per block update
 
@@ -46,28 +48,29 @@ def _pixel_counts(pix: torch.Tensor, npix: int, dtype: torch.dtype) -> torch.Ten
 
 
 def objective(
-    w: torch.Tensor,
-    x: torch.Tensor,
-    cand_photo: torch.Tensor,
-    cand_sketch: torch.Tensor,
-    pix: torch.Tensor,
-    npix: int,
-    lam: float,
+    w: torch.Tensor, gram: torch.Tensor, cand_sketch: torch.Tensor, pix: torch.Tensor, npix: int, lam: float
 ) -> torch.Tensor:
     """J(w) per photo (patch-major layout, as `solve_weights`).
 
     Args:
-        w: [P, B, K] weights; x: [P, B, d] query photo patches; cand_photo, cand_sketch: [P, B, K, d].
+        w: [P, B, K] weights on the simplex; gram: [P, B, K, K] fidelity Gram (so that the photo
+            term of patch i is w_i^T G_i w_i); cand_sketch: [P, B, K, d].
         pix: int64 [P, d] flat pixel index of every patch pixel; npix: pixels per image.
     Returns:
         [B]: fidelity + λ · Σ over pixels of Σ over pairs of patches covering it of their squared difference.
     """
-    fid = (x - _combine(w, cand_photo)).square().sum((0, 2))
+    fid = (_matvec(gram, w) * w).sum(-1).sum(0)
     z = _combine(w, cand_sketch)
     total, total2 = _pixel_sums(z, pix, npix), _pixel_sums(z.square(), pix, npix)
     count = _pixel_counts(pix, npix, z.dtype).unsqueeze(1)
     # Σ_(i<j) (z_i - z_j)² over the c values at a pixel = c·Σz² - (Σz)².
     return fid + lam * (count * total2 - total.square()).sum(0)
+
+
+def centre(h: torch.Tensor) -> torch.Tensor:
+    """C H C with C = I - 11^T/K: the part of a quadratic form w^T H w that varies on {Σ w = 1}."""
+    row = h.mean(-1, keepdim=True)
+    return h - row - row.transpose(-1, -2) + row.mean(-2, keepdim=True)
 
 
 def _matvec(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -106,16 +109,13 @@ def _inverse_lmax(h: torch.Tensor) -> torch.Tensor:
     entry: for (near-)identical candidates C H C is rounding noise, and a huge step would only
     amplify it (the objective is flat there anyway).
     """
-    row = h.mean(-1, keepdim=True)
-    centred = h - row - row.transpose(-1, -2) + row.mean(-2, keepdim=True)
-    bound = centred.abs().sum(-1).amax(-1, keepdim=True)
+    bound = centre(h).abs().sum(-1).amax(-1, keepdim=True)
     floor = 1e-3 * h.diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True)
     return 1.0 / torch.maximum(bound, floor).clamp_min(1e-12)
 
 
 def solve_weights(
-    x: torch.Tensor,
-    cand_photo: torch.Tensor,
+    gram: torch.Tensor,
     cand_sketch: torch.Tensor,
     pix: torch.Tensor,
     npix: int,
@@ -126,44 +126,45 @@ def solve_weights(
     """MWF weights, patch-major so that a block of patches is a contiguous slice.
 
     Args:
-        x: float [P, B, d] query photo patches (gray levels) of B photos.
-        cand_photo: float [P, B, K, d] candidate photo patches, photometrically matched to x.
-        cand_sketch: float [P, B, K, d] candidate sketch patches (gray levels).
+        gram: float [P, B, K, K] fidelity Gram of each patch's candidates (`PatchMetric.fidelity_gram`):
+            ||x_i - P_i w_i||² = w_i^T G_i w_i on the simplex.
+        cand_sketch: float [P, B, K, d] candidate sketch patches (integer gray levels).
         pix: int64 [P, d] flat pixel index of every patch pixel; npix: pixels per image.
         blocks: end offsets of consecutive runs of patches that do not overlap each other
             (`PatchGrid.colour_order`), each updated as one block.
         lam: weight of the overlap term; iters: block-coordinate sweeps.
     Returns:
-        float [P, B, K] weights on the simplex.
+        float [P, B, K] weights on the simplex, dtype of cand_sketch.
     """
-    # Since Σ w = 1, subtracting a vector common to a patch's candidates changes nothing but the
-    # conditioning: the fidelity uses the residuals P - x (||x - Pw||² = ||(P - x)w||²), the overlap
-    # term the sketch candidates minus their mean s̄. The quadratic forms then hold small numbers, and
-    # fp32 keeps the differences between candidates that the solve is about.
-    resid = cand_photo - x.unsqueeze(2)
-    gram = resid @ resid.transpose(-1, -2)  # [P, B, K, K]
-    del resid
-    zero = gram.new_zeros(gram.shape[:-1])
+    dtype = cand_sketch.dtype
     k = gram.shape[-1]
+    zero = torch.zeros(gram.shape[:-1], dtype=dtype, device=gram.device)
+    gram = gram.to(dtype)
     w = _pg(torch.full_like(zero, 1.0 / k), gram, zero, _inverse_lmax(gram), INIT_STEPS, accelerate=True)
     if lam <= 0 or iters <= 0:
         return w
-    mean_s = cand_sketch.mean(2)  # [P, B, d]
-    dev_s = cand_sketch - mean_s.unsqueeze(2)  # [P, B, K, d]
-    others = _pixel_counts(pix, npix, x.dtype)[pix] - 1.0  # [P, d] other patches covering each pixel
-    hess = gram + lam * (dev_s * others[:, None, None, :]) @ dev_s.transpose(-1, -2)
+    # Overlap term of patch i with the others fixed, z_i = S_i^T w_i: λ (w^T S D S^T w - 2 w^T S R)
+    # with D the count of other patches on each pixel and R their sum. On the simplex this equals
+    # λ (w^T C SDS^T C w - 2 w^T (S R - SDS^T 1/K)) + const: centred, the quadratic holds the small
+    # differences between candidates instead of their large common part, which fp32 would swamp.
+    others = _pixel_counts(pix, npix, dtype)[pix] - 1.0  # [P, d]
+    sds = integer_gram(
+        cand_sketch * others[:, None, None, :], cand_sketch, 255.0 * 255.0 * others.max().item()
+    )
+    hess = gram + lam * centre(sds).to(dtype)
+    base = (sds.sum(-1) / k).to(dtype)  # S D m, m the mean candidate
+    del sds
     step = _inverse_lmax(hess)
-    base = others.unsqueeze(1) * mean_s  # [P, B, d]
-    z = mean_s + _combine(w, dev_s)  # [P, B, d] current sketch patches
+    z = _combine(w, cand_sketch)  # [P, B, d] current sketch patches
     total = _pixel_sums(z, pix, npix)  # [npix, B], kept up to date block by block
     for _ in range(iters):
         lo = 0
         for hi in blocks:
-            s_i, z_i, pix_i = dev_s[lo:hi], z[lo:hi], pix[lo:hi]
+            s_i, z_i, pix_i = cand_sketch[lo:hi], z[lo:hi], pix[lo:hi]
             around = total[pix_i].transpose(1, 2) - z_i  # [n, B, d] sum of the overlapping patches
-            lin_i = lam * _matvec(s_i, around - base[lo:hi])
+            lin_i = lam * (_matvec(s_i, around) - base[lo:hi])
             w[lo:hi] = _pg(w[lo:hi], hess[lo:hi], lin_i, step[lo:hi], INNER_STEPS, accelerate=False)
-            new = mean_s[lo:hi] + _combine(w[lo:hi], s_i)
+            new = _combine(w[lo:hi], s_i)
             total.index_add_(0, pix_i.reshape(-1), (new - z_i).transpose(1, 2).reshape(-1, new.shape[1]))
             z[lo:hi] = new
             lo = hi

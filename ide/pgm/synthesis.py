@@ -108,9 +108,11 @@ def synthesize(
         shape = (*index.shape, grid.dim)
         rows = (index.unsqueeze(-1) + ky).reshape(-1)
         x = photos[sl].reshape(index.shape[1], -1)[:, pix].transpose(0, 1).to(torch.float32)  # [P, B, d]
-        cand_photo = metric.match_photometry(rows_p.index_select(0, rows).view(shape).to(torch.float32), x)
+        cand_photo = rows_p.index_select(0, rows).view(shape).to(torch.float32)
+        gram = metric.fidelity_gram(cand_photo, x)
+        del cand_photo
         cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
-        wts = solve_weights(x, cand_photo, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
+        wts = solve_weights(gram, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
         z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d]
         total = z.new_zeros(grid.height * w, z.shape[1]).index_add_(
             0, pix.reshape(-1), z.transpose(1, 2).reshape(-1, z.shape[1])
