@@ -63,6 +63,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         align=args.align,
         batch=args.batch,
         device=args.device,
+        coarse_out=None if args.coarse_out is None else Path(args.coarse_out),
     )
 
 
@@ -81,9 +82,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from ide.data.align import align_path
+    from ide.data.align import LAYOUTS, align_path
 
-    return align_path(Path(args.photos), Path(args.out))
+    return align_path(Path(args.photos), Path(args.out), LAYOUTS[args.layout])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", help="a photo file or a folder of photos (instead of --split)")
     p.add_argument("--align", action="store_true", help="detect face and eyes and align to 200x250 first")
     p.add_argument("--out", required=True, help="output folder for <id>.png and grid.png")
+    p.add_argument("--coarse-out", help="also write the stage-1 coarse sketches <id>.png here")
     p.add_argument("--batch", type=int, default=16, help="photos per batch (default 16)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.set_defaults(func=cmd_test)
@@ -150,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("align", help="detect face and eyes, warp photos to the aligned 200x250 layout")
     p.add_argument("--photos", required=True, help="a photo file or a folder of photos")
     p.add_argument("--out", required=True, help="output folder for aligned <id>.png")
+    p.add_argument(
+        "--layout",
+        choices=["cufs", "cufsf"],
+        default="cufs",
+        help="eye positions to align to: cufs (75,125)/(127,125) or cufsf (62,112)/(137,112)",
+    )
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("demo", help="synthetic faces end to end: stage 1, stage 2, metrics, report")

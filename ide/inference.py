@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,14 @@ def _photo_files(photos: Path) -> tuple[list[Path], list[str]]:
 
 
 def _load_photos(
-    files: list[Path], size: tuple[int, int], bank_gray: bool, align: bool
+    files: list[Path], size: tuple[int, int], bank_gray: bool, align: tuple[float, ...] | None
 ) -> tuple[list[str], list[np.ndarray], list[str]]:
-    """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and per-file errors."""
+    """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and per-file errors.
+
+    `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to.
+    """
     ids, photos, errors = [], [], []
-    if align:
+    if align is not None:
         from ide.data.align import align_face
     for path in files:
         try:
@@ -45,8 +49,8 @@ def _load_photos(
                     f"photo {path} is {kind} but the model was trained on {trained} photos; "
                     f"use a {trained} photo or a checkpoint trained on {kind} photos"
                 )
-            if align:
-                rgb = align_face(rgb, name=str(path))
+            if align is not None:
+                rgb = align_face(rgb, name=str(path), eyes=align)
             elif rgb.shape[:2] != size:
                 raise UserError(
                     f"photo {path} is {rgb.shape[1]}x{rgb.shape[0]}, the model needs aligned "
@@ -69,8 +73,14 @@ def test_command(
     align: bool,
     batch: int,
     device: str,
+    coarse_out: Path | None = None,
 ) -> int:
-    """Synthesize sketches with a checkpoint; returns the exit code (2 when some photos failed)."""
+    """Synthesize sketches with a checkpoint; returns the exit code (2 when some photos failed).
+
+    Writes OUT/<id>.png (refined) and OUT/grid.png; with `coarse_out`, the stage-1 sketches as
+    COARSE_OUT/<id>.png too (so stage 1 alone and stage 1 + 2 are scored from one run).
+    """
+    t0 = time.perf_counter()
     extra = list(overrides)
     if config is not None:  # a config file only re-points the data (the networks come from the checkpoint)
         p = Path(config)
@@ -91,7 +101,9 @@ def test_command(
         ids, rgb, gt = list(data_split.ids), data_split.photos, data_split.sketches
     else:
         files, errors = _photo_files(photos)
-        ids, rgb_list, bad = _load_photos(files, synth.size, bank_gray, align)
+        ids, rgb_list, bad = _load_photos(
+            files, synth.size, bank_gray, synth.cfg.data.eyes if align else None
+        )
         errors += bad
         rgb = np.stack(rgb_list) if rgb_list else None
     if rgb is not None and len(ids):
@@ -104,9 +116,15 @@ def test_command(
         refined = synth.refine(coarse, rgb, batch)
         for pid, sketch in zip(ids, refined):
             write_png(out / f"{pid}.png", sketch)
+        if coarse_out is not None:
+            for pid, sketch in zip(ids, coarse):
+                write_png(coarse_out / f"{pid}.png", sketch)
         columns = [to_gray(rgb), coarse, refined] + ([gt] if gt is not None else [])
         write_png(out / "grid.png", image_grid(columns, 8))
-        print(f"wrote {len(ids)} sketches and grid.png to {out}")
+        seconds = time.perf_counter() - t0
+        print(
+            f"wrote {len(ids)} sketches and grid.png to {out} in {seconds:.1f} s ({seconds / len(ids):.2f} s/photo)"
+        )
     for e in errors:
         print(f"skipped: {e}", file=sys.stderr)
     if errors:

@@ -7,7 +7,7 @@ import pytest
 from skimage import data
 
 from ide.cli import main
-from ide.data.align import LEFT_EYE, RIGHT_EYE, AlignError, align_face, detect_eyes, eye_transform
+from ide.data.align import LAYOUTS, LEFT_EYE, RIGHT_EYE, AlignError, align_face, detect_eyes, eye_transform
 from ide.data.io import read_image, write_png
 
 # Eye centres (pupils) of skimage.data.astronaut(), read by hand off 20x magnified crops.
@@ -41,6 +41,24 @@ def test_astronaut_eyes_land_on_the_layout(astronaut):
     assert (errors < 4).all(), landed
     # the face fills the frame: the aligned eye regions are darker than the forehead between them
     assert aligned[120:131, 68:83].mean() < aligned[95:106, 95:106].mean()
+
+
+def test_cufsf_layout_from_the_config(astronaut, tmp_path):
+    """CUFSF faces sit higher and larger (eyes 75 px apart): --align follows data.eyes / --layout."""
+    target = np.array(LAYOUTS["cufsf"]).reshape(2, 2)
+    aligned, matrix = align_face(astronaut, return_matrix=True, eyes=LAYOUTS["cufsf"])
+    assert (np.hypot(*(_apply(matrix, ASTRONAUT_EYES) - target).T) < 4).all()
+    from ide.config import load_config
+
+    assert load_config("configs/cufsf_cpu.yaml", ["data.root=synthetic"]).data.eyes == LAYOUTS["cufsf"]
+    write_png(tmp_path / "a.png", astronaut)
+    assert (
+        main(
+            ["align", "--photos", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"), "--layout", "cufsf"]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(read_image(tmp_path / "o" / "a.png", "RGB"), aligned)
 
 
 def test_border_is_white_and_gray_input_accepted(astronaut):

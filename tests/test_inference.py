@@ -46,6 +46,8 @@ def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
             "test",
             "--out",
             str(out),
+            "--coarse-out",
+            str(tmp_path / "coarse"),
             "--set",
             f"data.root={root}",
         ]
@@ -53,6 +55,7 @@ def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
     assert code == 0
     pngs = sorted(p.stem for p in out.glob("*.png") if p.stem != "grid")
     assert pngs == sorted(p.stem for p in (root / "test" / "sketches").glob("*.png"))
+    assert sorted(p.stem for p in (tmp_path / "coarse").glob("*.png")) == pngs
     assert read_image(out / f"{pngs[0]}.png").shape == (250, 200)
     assert read_image(out / "grid.png").shape[1] > 4 * 200
 

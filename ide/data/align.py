@@ -19,6 +19,8 @@ from ide.data.io import is_image_file, read_image, write_png
 from ide.errors import UserError
 
 LEFT_EYE, RIGHT_EYE = (75.0, 125.0), (127.0, 125.0)  # targets in the aligned 200x250 image
+# Eye centres (x_left, y_left, x_right, y_right) of the datasets' 200x250 layouts (medians of detections).
+LAYOUTS = {"cufs": (75.0, 125.0, 127.0, 125.0), "cufsf": (62.0, 112.0, 137.0, 112.0)}
 DETECT_SIDE = 800  # faces are searched on a copy no larger than this: faster, and scale-independent
 FACE_SIDE = 240  # eyes are searched in a face crop at least this wide
 _LAYOUT_HINT = (
@@ -153,21 +155,31 @@ def _eyes_in(gray: np.ndarray, box: tuple[int, int, int, int]):
     return None if pair is None else (_unscale(pair[0], up), _unscale(pair[1], up))
 
 
-def eye_transform(left: tuple[float, float], right: tuple[float, float]) -> np.ndarray:
-    """float64 [2, 3] similarity (rotation, uniform scale, shift) taking left → (75,125), right → (127,125)."""
+def eye_transform(
+    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = LAYOUTS["cufs"]
+) -> np.ndarray:
+    """float64 [2, 3] similarity (rotation, uniform scale, shift) taking left → eyes[:2], right → eyes[2:]
+    (default the CUFS layout (75,125), (127,125))."""
+    target_left, target_right = np.asarray(eyes[:2], np.float64), np.asarray(eyes[2:], np.float64)
     src = np.subtract(right, left).astype(np.float64)
-    dst = np.subtract(RIGHT_EYE, LEFT_EYE)
+    dst = target_right - target_left
     scale = np.hypot(*dst) / max(np.hypot(*src), 1e-9)
     angle = np.arctan2(dst[1], dst[0]) - np.arctan2(src[1], src[0])
     a, b = scale * np.cos(angle), scale * np.sin(angle)
     rot = np.array([[a, -b], [b, a]])
-    shift = np.asarray(LEFT_EYE) - rot @ np.asarray(left, np.float64)
+    shift = target_left - rot @ np.asarray(left, np.float64)
     return np.concatenate([rot, shift[:, None]], axis=1)
 
 
-def align_face(rgb: np.ndarray, name: str = "photo", return_matrix: bool = False):
+def align_face(
+    rgb: np.ndarray,
+    name: str = "photo",
+    return_matrix: bool = False,
+    eyes: tuple[float, ...] = LAYOUTS["cufs"],
+):
     """Detect the eyes and warp to the 200x250 layout. uint8 [H, W, 3] (or [H, W]) → uint8 [250, 200, 3].
 
+    `eyes`: the target eye centres (x_left, y_left, x_right, y_right), e.g. `LAYOUTS["cufsf"]`.
     Outside the photo the border is white (255). With return_matrix, returns (aligned, M) where M is the
     float64 [2, 3] matrix mapping input pixel coordinates to aligned ones.
     """
@@ -175,7 +187,7 @@ def align_face(rgb: np.ndarray, name: str = "photo", return_matrix: bool = False
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
     left, right = detect_eyes(rgb, name)
-    matrix = eye_transform(left, right)
+    matrix = eye_transform(left, right, eyes)
     scale = float(np.hypot(*matrix[:, 0]))
     sigma = 0.5 * np.sqrt(1 / scale**2 - 1) if scale < 1 else 0.0  # low-pass before shrinking (no aliasing)
     # work on the part of the photo the output needs (plus the blur's reach): big photos stay cheap
@@ -201,7 +213,7 @@ def align_face(rgb: np.ndarray, name: str = "photo", return_matrix: bool = False
     return (aligned, matrix) if return_matrix else aligned
 
 
-def align_path(photos: Path, out: Path) -> int:
+def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = LAYOUTS["cufs"]) -> int:
     """`ide align`: align one photo or every image in a folder into OUT/<stem>.png.
 
     Photos that fail are reported at the end and the rest are still written. Non-image files in a
@@ -226,7 +238,7 @@ def align_path(photos: Path, out: Path) -> int:
         try:
             if path.stem in written:
                 raise UserError(f"{path} has the same stem as {written[path.stem]}; rename one of them")
-            aligned = align_face(read_image(path, "RGB"), name=str(path))
+            aligned = align_face(read_image(path, "RGB"), name=str(path), eyes=eyes)
             write_png(out / f"{path.stem}.png", aligned)
             written[path.stem] = path
         except UserError as err:
