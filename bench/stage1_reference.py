@@ -2,7 +2,8 @@
 
 For every grid patch of a photo: every bank photo, every top-left corner within ±search pixels
 of the same position, the squared distance of the normalised patches; the K smallest, ties by
-the brightness difference |Σq - Σb|, then by the smaller flat index n·H·W + y·W + x.
+the brightness difference |Σq - Σb|, then by the squared offset from the query's position, then by
+the smaller flat index n·H·W + y·W + x (so tied flat patches come from different training photos).
 `ide.pgm.search.knn_search` must return the same.
 """
 
@@ -69,7 +70,8 @@ def reference_knn(
             if exclude is not None:
                 dist[exclude] = np.inf
             tie = np.abs(raw.sum() - cands_raw.sum(-1))
-            order = np.lexsort((index.ravel(), tie.ravel(), dist.ravel()))[:k]  # distance first
+            off2 = (yy - y0) ** 2 + (xx - x0) ** 2
+            order = np.lexsort((index.ravel(), off2.ravel(), tie.ravel(), dist.ravel()))[:k]  # distance first
             out_index.append(index.ravel()[order])
             out_dist.append(dist.ravel()[order])
     return np.stack(out_index), np.stack(out_dist)

@@ -23,7 +23,7 @@ from ide.pgm.synthesis import coarse_sketches
 
 
 def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, brightness=0.0):
-    """Every candidate, float64, ranked by (distance, |Σq - Σb|, flat index): the definition."""
+    """Every candidate, float64, ranked by (distance, |Σq - Σb|, offset², flat index): the definition."""
     n, h, w = bank.shape
     d = patch * patch
 
@@ -52,7 +52,9 @@ def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, br
             index = nn * h * w + yy * w + xx
             if exclude >= 0:
                 dist[exclude] = np.inf
-            order = np.lexsort((index.ravel(), np.abs(raw.sum() - cand.sum(-1)).ravel(), dist.ravel()))[:k]
+            off2 = (yy - y0) ** 2 + (xx - x0) ** 2
+            tie = np.abs(raw.sum() - cand.sum(-1))
+            order = np.lexsort((index.ravel(), off2.ravel(), tie.ravel(), dist.ravel()))[:k]
             out_i.append(index.ravel()[order])
             out_d.append(dist.ravel()[order])
     return np.stack(out_i), np.stack(out_d)
@@ -92,6 +94,24 @@ def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
         np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
     if margin == 0:
         assert got.widened > 0
+
+
+def test_flat_ties_come_from_different_photos():
+    """A flat query over flat bank regions: K different bank photos at the query's own position,
+    not K shifted copies of the first photo's patch."""
+    rng = np.random.default_rng(3)
+    bank = rng.integers(0, 256, (9, 30, 30), dtype=np.uint8)
+    bank[:, :20, :20] = 200
+    photo = rng.integers(0, 256, (1, 30, 30), dtype=np.uint8)
+    photo[0, :20, :20] = 200
+    grid = PatchGrid(30, 30, 6, 3)
+    got = knn_search(
+        torch.from_numpy(bank), torch.from_numpy(photo), grid, 3, 5, PatchMetric("mean", 4.0, 0.0), torch.tensor([-1])
+    )
+    p = grid.xs.index(6) + grid.ys.index(6) * len(grid.xs)  # corner (6, 6), inside the flat region
+    index = got.index[0, p].numpy()
+    assert sorted(index // 900) == [0, 1, 2, 3, 4]  # five photos
+    assert (index % 900 == 6 * 30 + 6).all()  # all at the query's corner
 
 
 def test_knn_equals_brute_force_on_real_faces(shared_data):

@@ -17,7 +17,7 @@ from ide.data.io import to_gray
 from ide.pgm.synthesis import coarse_sketches
 
 # Bump when stage 1 changes its results for the same data and settings (old files are then ignored).
-ALGORITHM_VERSION = 2  # 2: MWF solve from Gram matrices (session 2)
+ALGORITHM_VERSION = 3  # 3: flat ties by offset from the query, so K different photos (session 2)
 # Settings that change how fast, not what: left out of the key so a GPU run reuses a CPU run's cache.
 NOT_IN_KEY = ("device", "batch")
 

@@ -2,10 +2,13 @@
 
 Ranking rule (what "the K nearest" means, here and in `bench/stage1_reference.py`): by the squared
 distance of the normalised patches; among equal distances, by the brightness difference
-|Σq - Σb|; then by the smaller flat index n·H·W + y·W + x. The brightness rule matters for
-flat (constant) patches: under mean or mean/contrast normalisation every flat patch is the zero
-vector, so black hair and a white background tie; the brightness rule picks the flat candidates
-closest in gray level (black for black), instead of whichever photo comes first in the bank.
+|Σq - Σb|; then by the squared offset of the candidate's corner from the query's; then by the
+smaller flat index n·H·W + y·W + x. The rules matter for flat (constant) patches: under mean or
+mean/contrast normalisation every flat patch is the zero vector, so black hair and a white
+background tie. The brightness rule picks the flat candidates closest in gray level (black for
+black); the offset rule then takes them at the query's own position from K different training
+photos, whose sketches average out, instead of K shifted copies of one photo's patch (which
+would paste one artist's stray mark, a signature or a frame edge, into every coarse sketch).
 """
 
 from __future__ import annotations
@@ -76,12 +79,27 @@ def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, t
     return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square()
 
 
+def offset2(index: torch.Tensor, origin: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Squared pixel offset of candidate corners `index` (flat n·H·W + y·W + x) from the query corner
+    `origin` (flat y·W + x, broadcast against index)."""
+    pos = index.clamp_min(0) % (h * w)
+    dy, dx = pos // w - origin // w, pos % w - origin % w
+    return dy * dy + dx * dx
+
+
 def select(
-    dist: torch.Tensor, tie: torch.Tensor, index: torch.Tensor, k: int
+    dist: torch.Tensor, tie: torch.Tensor, off2: torch.Tensor, index: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best along the last dim by (dist, tie, index), INVALID index last (three stable sorts)."""
+    """The k best along the last dim by (dist, tie, off2, index), INVALID index last (stable sorts).
+
+    Ties of distance and brightness (in practice flat patches) go to the candidates nearest the
+    query's own position, and among those to the lowest bank photo: K different training photos at
+    the same place, never K shifted copies of one photo's patch.
+    """
     order = index.masked_fill(index < 0, torch.iinfo(torch.int64).max).argsort(dim=-1, stable=True)
-    dist, tie, index = dist.gather(-1, order), tie.gather(-1, order), index.gather(-1, order)
+    dist, tie, off2, index = (t.gather(-1, order) for t in (dist, tie, off2, index))
+    order = off2.argsort(dim=-1, stable=True)
+    dist, tie, index = (t.gather(-1, order) for t in (dist, tie, index))
     order = tie.argsort(dim=-1, stable=True)
     dist, index = dist.gather(-1, order), index.gather(-1, order)
     order = dist.argsort(dim=-1, stable=True)[..., :k]
@@ -95,6 +113,8 @@ def rerank(
     query: torch.Tensor,
     metric: PatchMetric,
     k: int,
+    origin: torch.Tensor,
+    height: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact distances of candidates idx [R, C] (INVALID = none) to queries [R, d]; the k best.
 
@@ -102,6 +122,7 @@ def rerank(
         bank_rows: uint8 [L, p] view of the flat bank, row r = the p pixels from flat position r.
         row_step: the image width W (a patch is p such rows, W apart).
         idx: int64 [R, C] flat candidate indices; query: [R, d] query patches in `exact_dtype(d)`.
+        origin: int64 [R] flat corner y·W + x of each query patch; height: image height H.
     Returns:
         (dist float64 [R, k], index int64 [R, k]).
     """
@@ -110,25 +131,36 @@ def rerank(
     pix = bank_rows.index_select(0, starts.reshape(-1)).view(*idx.shape, p * p).to(query.dtype)
     dist = exact_distances(pix, query, metric).masked_fill(idx < 0, math.inf)
     tie = (query.sum(-1, keepdim=True) - pix.sum(-1)).abs()
-    return select(dist, tie, idx, k)
+    return select(dist, tie, offset2(idx, origin.unsqueeze(-1), height, row_step), idx, k)
 
 
 def flat_table(
-    flat: torch.Tensor, value: torch.Tensor, wins: list[tuple[int, int]], y_lo: int, h: int, w: int, keep: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The flat candidates of each position of a band, at most `keep` of each gray value (lowest indices).
+    flat: torch.Tensor,
+    value: torch.Tensor,
+    wins: list[tuple[int, int]],
+    y_lo: int,
+    h: int,
+    w: int,
+    keep: int,
+    origins: list[int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The flat candidates of each position of a band, at most `keep` of each gray value (the first
+    by (offset from the query corner, index)).
 
     Args:
         flat, value: bool / int64 [X, ny, N]: which bank patches of the band are constant, and their value.
         wins: per grid position, the inclusive x range of candidate corners.
+        origins: per grid position, the flat corner y·W + x of its query patch.
     Returns:
-        (index int64 [G, F] INVALID-padded, value int64 [G, F]) for the G positions.
+        (index int64 [G, F] INVALID-padded, value int64 [G, F], off2 int64 [G, F]) for the G positions.
     """
     lists = []
-    for lo, hi in wins:
+    for (lo, hi), origin in zip(wins, origins):
         nz = torch.nonzero(flat[lo : hi + 1].permute(2, 1, 0))  # (n, yi, xi), i.e. in index order
         val = value[lo + nz[:, 2], nz[:, 1], nz[:, 0]]
         idx = nz[:, 0] * (h * w) + (y_lo + nz[:, 1]) * w + (lo + nz[:, 2])
+        order = torch.argsort(offset2(idx, torch.tensor(origin), h, w), stable=True)
+        val, idx = val[order], idx[order]
         order = torch.argsort(val, stable=True)
         val, idx = val[order], idx[order]
         _, counts = torch.unique_consecutive(val, return_counts=True)
@@ -141,22 +173,24 @@ def flat_table(
     values = torch.zeros((len(wins), size), dtype=torch.int64, device=flat.device)
     for g, (i, v) in enumerate(lists):
         index[g, : len(i)], values[g, : len(v)] = i, v
-    return index, values
+    off2 = offset2(index, torch.tensor(origins, device=flat.device).unsqueeze(1), h, w)
+    return index, values, off2
 
 
 def best_flats(
     index: torch.Tensor,
     values: torch.Tensor,
+    off2: torch.Tensor,
     qsum: torch.Tensor,
     d: int,
     exclude: torch.Tensor,
     hw: int,
     k: int,
 ) -> torch.Tensor:
-    """Per query row, the k best flat candidates: all at the same distance, so by (|Σq - d·v|, index).
+    """Per query row, the k best flat candidates: all at the same distance, so by (|Σq - d·v|, offset², index).
 
     Args:
-        index, values: [G, F] from `flat_table`; qsum: int64 [M, G] query patch sums;
+        index, values, off2: [G, F] from `flat_table`; qsum: int64 [M, G] query patch sums;
         exclude: int64 [M] bank photo to skip or -1; hw: H·W.
     Returns:
         int64 [M, G, min(k, F)] flat candidate indices (INVALID where there are fewer).
@@ -164,7 +198,8 @@ def best_flats(
     key = (qsum.unsqueeze(-1) - d * values.unsqueeze(0)).abs()  # [M, G, F]
     bad = (index < 0).unsqueeze(0) | (index.unsqueeze(0) // hw == exclude.view(-1, 1, 1))
     big = torch.iinfo(torch.int64).max
-    comp = (key * (int(index.max()) + 1) + index.unsqueeze(0)).masked_fill(bad, big)
+    span = int(off2.max()) + 1
+    comp = ((key * span + off2.unsqueeze(0)) * (int(index.max()) + 1) + index.unsqueeze(0)).masked_fill(bad, big)
     best = comp.topk(min(k, comp.shape[-1]), dim=-1, largest=False, sorted=True)
     out = index.unsqueeze(0).expand_as(comp).gather(-1, best.indices)
     return out.masked_fill(best.values == big, INVALID)

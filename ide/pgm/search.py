@@ -16,7 +16,7 @@ How it is fast and still exact:
      keys lie in them), then a top-S over those S·L keys.
   4. Flat candidates (constant patches, all normalised to zero under mean/meanstd: the white
      backgrounds) tie in thousands; they skip the keys, and the best by the ranking rule (closest
-     gray level, then lowest index) join the shortlist directly.
+     gray level, then nearest the query's position, then lowest index) join the shortlist directly.
   5. Exact re-rank of the shortlist from the uint8 pixels (integers held exactly in float64).
   6. Proof per row: a fp32 key is within eps·(||q|| + ||b||)² of the exact one (eps = 2·(d+10)·2⁻²⁴,
      standard dot-product error bound with a factor 2 to spare). If even the candidates just
@@ -261,7 +261,9 @@ def knn_search(
         # Flat candidates skip the keys; the best by the ranking rule join the shortlist (with room
         # for one excluded bank photo's: up to (2·search+1)·ny of one value).
         keep = k + ((2 * search + 1) * band.ny if bool((exclude >= 0).any()) else 0)
-        fl_index, fl_value = flat_table(band.flat, band.value, band.wins, y_lo, h, w, keep)
+        origins = [y0 * w + x0 for x0 in grid.xs]
+        fl_index, fl_value, fl_off2 = flat_table(band.flat, band.value, band.wins, y_lo, h, w, keep, origins)
+        origin = torch.tensor(origins, device=dev).repeat(m)  # [M·G], row m·G + g
         q64 = qint.to(exact_dtype(d)).reshape(m * g, d)
         best_d = torch.empty(m * g, k, dtype=torch.float64, device=dev)
         best_i = torch.empty(m * g, k, dtype=torch.int64, device=dev)
@@ -269,10 +271,10 @@ def knn_search(
         parts = []
         for q0 in range(0, m, per):
             qs = slice(q0, min(m, q0 + per))
-            flats = best_flats(fl_index, fl_value, qint[qs].sum(-1), d, exclude[qs], h * w, k)
+            flats = best_flats(fl_index, fl_value, fl_off2, qint[qs].sum(-1), d, exclude[qs], h * w, k)
             part = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
             rr = slice(q0 * g, qs.stop * g)
-            best_d[rr], best_i[rr] = rerank(bank_rows, w, part, q64[rr], metric, k)
+            best_d[rr], best_i[rr] = rerank(bank_rows, w, part, q64[rr], metric, k, origin[rr], h)
             parts.append(part)
         merged = torch.cat(parts)  # [M·G, S + flats]
         widened += _prove(
@@ -285,6 +287,7 @@ def knn_search(
             q32,
             q64,
             exclude,
+            origin,
             bank_rows,
             metric,
             k,
@@ -306,6 +309,7 @@ def _prove(
     q32: torch.Tensor,
     q64: torch.Tensor,
     exclude: torch.Tensor,
+    origin: torch.Tensor,
     bank_rows: torch.Tensor,
     metric: PatchMetric,
     k: int,
@@ -336,5 +340,7 @@ def _prove(
         r = torch.nonzero(keys.double() <= dk[row] - qn[row] + bound[row]).squeeze(1)
         extra = band.to_index(gx, r, h, w)
         allidx = torch.unique(torch.cat([merged[row], extra]))
-        best_d[row], best_i[row] = rerank(bank_rows, w, allidx[None], q64[row : row + 1], metric, k)
+        best_d[row], best_i[row] = rerank(
+            bank_rows, w, allidx[None], q64[row : row + 1], metric, k, origin[row : row + 1], h
+        )
     return len(fail)
