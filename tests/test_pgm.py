@@ -71,7 +71,9 @@ def _random_bank(seed, n=8, h=31, w=27):
     return bank, photos
 
 
-@pytest.mark.parametrize("norm,brightness", [("none", 0.0), ("mean", 0.0), ("mean", 0.01), ("meanstd", 0.0)])
+@pytest.mark.parametrize(
+    "norm,brightness", [("none", 0.0), ("mean", 0.0), ("mean", 0.01), ("mean", 0.1), ("meanstd", 0.0)]
+)
 @pytest.mark.parametrize("margin", [8, 0])  # 0: the proof fails often and rows are widened
 def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
     monkeypatch.setattr(search_mod, "MARGIN", margin)
@@ -106,7 +108,13 @@ def test_flat_ties_come_from_different_photos():
     photo[0, :20, :20] = 200
     grid = PatchGrid(30, 30, 6, 3)
     got = knn_search(
-        torch.from_numpy(bank), torch.from_numpy(photo), grid, 3, 5, PatchMetric("mean", 4.0, 0.0), torch.tensor([-1])
+        torch.from_numpy(bank),
+        torch.from_numpy(photo),
+        grid,
+        3,
+        5,
+        PatchMetric("mean", 4.0, 0.0),
+        torch.tensor([-1]),
     )
     p = grid.xs.index(6) + grid.ys.index(6) * len(grid.xs)  # corner (6, 6), inside the flat region
     index = got.index[0, p].numpy()
@@ -121,17 +129,17 @@ def test_knn_equals_brute_force_on_real_faces(shared_data):
     gray = to_gray(split.photos[pick])[:, 20:80, 10:70]  # top of the head: hair and background
     bank, photos = gray[1:], gray[:1]
     grid = PatchGrid(60, 60, 10, 5)
-    for norm in ("mean", "meanstd"):
+    for norm, brightness in (("mean", 0.0), ("mean", 0.1), ("meanstd", 0.0)):
         got = knn_search(
             torch.from_numpy(bank),
             torch.from_numpy(photos),
             grid,
             5,
             10,
-            PatchMetric(norm),
+            PatchMetric(norm, 4.0, brightness),
             torch.tensor([-1]),
         )
-        idx, dist = brute_force(bank, photos[0], 10, 5, 5, 10, norm, 4.0)
+        idx, dist = brute_force(bank, photos[0], 10, 5, 5, 10, norm, 4.0, brightness=brightness)
         np.testing.assert_array_equal(got.index[0].numpy(), idx)
         np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=0, atol=2e-6)
 

@@ -61,22 +61,26 @@ def exact_dtype(d: int) -> torch.dtype:
     return torch.float32 if d * 255 * 255 < 2**24 else torch.float64
 
 
-def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, torch.Tensor]:
-    """int64 query patches [..., d] → (fp32 normalised patches [..., d], float64 squared norms [...]).
+def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """int64 query patches [..., d] → (fp32 normalised patches [..., d], float64 squared norms [...],
+    fp32 patch means [...]).
 
-    Each fp32 value is the rounding of the (float64-accurate) normalised value.
+    Each fp32 value is the rounding of the (float64-accurate) normalised value. Under "mean" the
+    vectors are the centred patches only: the brightness term α·d·(q̄ - b̄)² of the distance is
+    added to the keys elementwise (`_Band.keys`), so that the large patch means never enter the
+    fp32 dot products (their rounding error would swamp the small distances of near-flat patches).
     """
-    if metric.norm == "none":
-        return q.to(torch.float32), q.square().sum(-1).to(torch.float64)
-    d = q.shape[-1]
     sq = q.sum(-1, keepdim=True).to(torch.float64)
+    d = q.shape[-1]
+    mean = (sq.squeeze(-1) / d).to(torch.float32)
+    if metric.norm == "none":
+        return q.to(torch.float32), q.square().sum(-1).to(torch.float64), mean
     big_q = d * q.to(torch.float64) - sq
     qq = big_q.square().sum(-1)
     if metric.norm == "mean":
-        vec = (big_q + metric.brightness**0.5 * sq) / d
-        return vec.to(torch.float32), (qq + metric.brightness * d * sq.squeeze(-1).square()) / (d * d)
+        return (big_q / d).to(torch.float32), qq / (d * d), mean
     scale = 1.0 / (d * torch.sqrt(qq / d**3 + metric.floor**2))
-    return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square()
+    return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square(), mean
 
 
 def offset2(index: torch.Tensor, origin: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -199,7 +203,9 @@ def best_flats(
     bad = (index < 0).unsqueeze(0) | (index.unsqueeze(0) // hw == exclude.view(-1, 1, 1))
     big = torch.iinfo(torch.int64).max
     span = int(off2.max()) + 1
-    comp = ((key * span + off2.unsqueeze(0)) * (int(index.max()) + 1) + index.unsqueeze(0)).masked_fill(bad, big)
+    comp = ((key * span + off2.unsqueeze(0)) * (int(index.max()) + 1) + index.unsqueeze(0)).masked_fill(
+        bad, big
+    )
     best = comp.topk(min(k, comp.shape[-1]), dim=-1, largest=False, sorted=True)
     out = index.unsqueeze(0).expand_as(comp).gather(-1, best.indices)
     return out.masked_fill(best.values == big, INVALID)

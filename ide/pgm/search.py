@@ -83,9 +83,11 @@ def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, metric: 
             faster): columns :d the normalised patch (within a few units of fp32 roundoff, relative
             to its norm, of the exact one; zero for padding), column d its exact squared norm (+inf
             for padding and flat rows, which then never win), the rest zero. So one matrix product
-            with [-2q, 1, 0...] gives the keys ||b||² - 2 q·b.
+            with [-2q, 1, 0...] gives the keys ||b||² - 2 q·b. Under "mean" the centred patch
+            only (the brightness term is added by `_Band.keys`).
         flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie);
-        value: int64 [X, ny, n] their gray value.
+        value: int64 [X, ny, n] their gray value;
+        mean: float32 [X, ny, n_pad] patch means (padding 0).
     """
     n, _, w = bank.shape
     p, d = grid.patch, grid.dim
@@ -109,17 +111,17 @@ def _bank_band(bank: torch.Tensor, y_lo: int, ny: int, grid: PatchGrid, metric: 
         flat = big_bb == 0
         body.mul_(d).sub_(s1.unsqueeze(-1).to(torch.float32))  # d·b - Σb: exact integers in fp32
         if metric.norm == "mean":
-            if metric.brightness:
-                body.add_((metric.brightness**0.5 * s1).unsqueeze(-1).to(torch.float32))
             body.div_(d)
-            norms = (big_bb + metric.brightness * d * s1.square()) / (d * d)
+            norms = big_bb / (d * d)
         else:
             scale = 1.0 / (d * torch.sqrt(big_bb / d**3 + metric.floor**2))
             body.mul_(scale.unsqueeze(-1).to(torch.float32))
             norms = big_bb * scale.square()
     u[:, :, :, d] = math.inf
     u[:, :, :n, d] = norms.masked_fill(flat, math.inf).to(torch.float32)
-    return u, flat, value
+    mean = torch.zeros(x_count, ny, n_pad, dtype=torch.float32, device=bank.device)
+    mean[:, :, :n] = (s1 / d).to(torch.float32)
+    return u, flat, value, mean
 
 
 def width(d: int) -> int:
@@ -167,17 +169,24 @@ class _Band:
     u: torch.Tensor
     flat: torch.Tensor
     value: torch.Tensor
+    mean: torch.Tensor
     wins: list[tuple[int, int]]  # per grid column, the inclusive x range of candidate corners
     n_pad: int
+    brightness: float  # α·d of the brightness term, 0 when there is none
 
-    def keys(self, gx: int, q32: torch.Tensor) -> torch.Tensor:
-        """Approximate keys ||b||² - 2 q·b of the candidates of column gx: [nx·ny·n_pad, B] for q32 [B, d]."""
+    def keys(self, gx: int, q32: torch.Tensor, qmean: torch.Tensor) -> torch.Tensor:
+        """Approximate keys ||b||² - 2 q·b (+ α·d·(q̄ - b̄)²) of the candidates of column gx:
+        [nx·ny·n_pad, B] for q32 [B, d] and query means qmean [B]."""
         lo, hi = self.wins[gx]
         d = q32.shape[-1]
         q = q32.new_zeros(q32.shape[0], self.u.shape[-1])
         q[:, :d] = -2.0 * q32
         q[:, d] = 1.0
-        return _matmul(self.u[lo : hi + 1].reshape(-1, q.shape[1]), q)
+        keys = _matmul(self.u[lo : hi + 1].reshape(-1, q.shape[1]), q)
+        if self.brightness:
+            gap = self.mean[lo : hi + 1].reshape(-1, 1) - qmean.unsqueeze(0)
+            keys.addcmul_(gap, gap, value=self.brightness)
+        return keys
 
     def to_index(self, gx: torch.Tensor | int, rows: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Key-matrix rows of column(s) gx → flat bank indices (the rows are [x, y, bank] in C order)."""
@@ -187,7 +196,15 @@ class _Band:
 
 
 def _shortlists(
-    band: _Band, q32: torch.Tensor, exclude: torch.Tensor, chunk: int, s: int, batch: int, h: int, w: int
+    band: _Band,
+    q32: torch.Tensor,
+    qmean: torch.Tensor,
+    exclude: torch.Tensor,
+    chunk: int,
+    s: int,
+    batch: int,
+    h: int,
+    w: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per (query, column): the S smallest approximate keys and their flat indices ([M, G, S] each)."""
     m, g, _ = q32.shape
@@ -198,7 +215,7 @@ def _shortlists(
         ex_m = torch.nonzero(exclude[mb] >= 0).squeeze(1)
         ex_n = exclude[mb][ex_m]
         for gx in range(g):
-            keys = band.keys(gx, q32[mb, gx])  # [nx·ny·n_pad, B]
+            keys = band.keys(gx, q32[mb, gx], qmean[mb, gx])  # [nx·ny·n_pad, B]
             if ex_m.numel():
                 keys.view(-1, band.n_pad, keys.shape[1])[:, ex_n, ex_m] = math.inf
             vals, r = _shortlist(keys, chunk, s)
@@ -253,11 +270,12 @@ def knn_search(
             *_bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad),
             [window(x0, w - p, search) for x0 in grid.xs],
             n_pad,
+            metric.brightness * d if metric.norm == "mean" else 0.0,
         )
         rows = slice(gy * g, (gy + 1) * g)
         qint = qpix[:, rows].to(torch.int64)  # [M, G, d]
-        q32, qn = query_vectors(qint, metric)
-        approx, cand = _shortlists(band, q32, exclude, chunk, s, batch, h, w)
+        q32, qn, qmean = query_vectors(qint, metric)
+        approx, cand = _shortlists(band, q32, qmean, exclude, chunk, s, batch, h, w)
         # Flat candidates skip the keys; the best by the ranking rule join the shortlist (with room
         # for one excluded bank photo's: up to (2·search+1)·ny of one value).
         keep = k + ((2 * search + 1) * band.ny if bool((exclude >= 0).any()) else 0)
@@ -285,6 +303,7 @@ def knn_search(
             best_i,
             qn.reshape(-1),
             q32,
+            qmean,
             q64,
             exclude,
             origin,
@@ -307,6 +326,7 @@ def _prove(
     best_i: torch.Tensor,
     qn: torch.Tensor,
     q32: torch.Tensor,
+    qmean: torch.Tensor,
     q64: torch.Tensor,
     exclude: torch.Tensor,
     origin: torch.Tensor,
@@ -324,17 +344,24 @@ def _prove(
     a candidate with ||b|| > R has k_c > T; one with ||b|| ≤ R has k_c > T when
     a_S - T > eps·(||q|| + R)². Rows failing that get every candidate with a_c ≤ T + eps·(||q|| + R)²
     re-ranked exactly. Returns the number of such rows.
+    Under "mean" with brightness, q and b are the centred patches and the keys carry β(q̄ - b̄)²
+    (β = α·d), added in fp32 from fp32 means (each within 255·2⁻²⁴ of the exact one). A candidate
+    that can beat T has β(q̄ - b̄)² ≤ D_K, so that term is off by at most
+    2·sqrt(β·D_K)·3.1e-5 + 3e-7·D_K; the bound carries it (with a factor to spare).
     """
     d = q32.shape[-1]
     g = len(band.wins)
     eps = 2.0 * (d + 10) * 2.0**-24
     dk = best_d[:, -1]
     theta = 1e-6 * (1.0 + dk.abs())
-    bound = eps * (2.0 * qn.sqrt() + (dk + theta).clamp_min(0).sqrt()).square() + 1e-9 * (qn + dk + 1)
+    reach = (dk + theta).clamp_min(0)
+    bound = eps * (2.0 * qn.sqrt() + reach.sqrt()).square() + 1e-9 * (qn + dk + 1)
+    if band.brightness:
+        bound = bound + 1e-4 * (band.brightness * reach).sqrt() + 1e-6 * reach
     fail = torch.nonzero(~(approx[:, -1].double() - (dk - qn) > bound)).squeeze(1).tolist()
     for row in fail:
         mi, gx = divmod(row, g)
-        keys = band.keys(gx, q32[mi, gx].unsqueeze(0)).squeeze(1)
+        keys = band.keys(gx, q32[mi, gx].unsqueeze(0), qmean[mi, gx].unsqueeze(0)).squeeze(1)
         if exclude[mi] >= 0:
             keys.view(-1, band.n_pad)[:, exclude[mi]] = math.inf
         r = torch.nonzero(keys.double() <= dk[row] - qn[row] + bound[row]).squeeze(1)
