@@ -42,6 +42,8 @@ class Stage1Config:
     norm: str = "mean"  # photometric normalisation of photo patches: none | mean | meanstd
     floor: float = 4.0  # meanstd only: contrast floor in gray levels, (x - mean) / sqrt(var + floor²)
     brightness: float = 0.0  # mean only: weight of the patch-mean difference kept in the distance, in [0, 1]
+    background: float = 0.0  # > 0: whiten each photo's flat border-connected background (flood-fill
+    # tolerance in gray levels) before the search, bank and queries alike (ide/pgm/background.py)
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search
 

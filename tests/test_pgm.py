@@ -329,3 +329,20 @@ def test_cli_user_errors_exit_2(tmp_path, capsys, case):
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert ("stage1.k" in err) if case == "k_too_large" else ("200x240" in err)
     assert not (tmp_path / "o").exists()
+
+
+def test_background_model_whitens_dark_backdrops_only():
+    from ide.pgm.background import background_mask, whiten_background
+
+    yy, xx = np.mgrid[0:250, 0:200]
+    face = ((yy - 130) / 90.0) ** 2 + ((xx - 100) / 65.0) ** 2 < 1
+    inner = ((yy - 130) / 87.0) ** 2 + ((xx - 100) / 62.0) ** 2 < 1  # 3 px inside the edge
+    rng = np.random.default_rng(0)
+    dark = np.where(face, 170, 55).astype(np.uint8) + rng.integers(0, 4, (250, 200), dtype=np.uint8)
+    dark[100:110, 60:140] = 50  # dark features inside the face are not background
+    mask = background_mask(dark, 10)
+    assert mask[~face].mean() > 0.99 and not mask[inner].any()
+    out = whiten_background(dark[None], 10)[0]
+    assert out[5, 5] == 255 and (out[120:140, 90:110] == dark[120:140, 90:110]).all()
+    light = np.where(face, 120, 200).astype(np.uint8)  # a light backdrop stays as it is
+    np.testing.assert_array_equal(whiten_background(light, 10), light)

@@ -150,6 +150,11 @@ def coarse_sketches(
     grid = _check(np.asarray(bank_photos), np.asarray(bank_sketches), np.asarray(photos), cfg, ex)
     if len(photos) == 0:
         return np.zeros((0, grid.height, grid.width), np.uint8)
+    if cfg.background > 0:
+        from ide.pgm.background import whiten_background
+
+        bank_photos = whiten_background(np.asarray(bank_photos), cfg.background)
+        photos = whiten_background(np.asarray(photos), cfg.background)
     dev = resolve_device(cfg.device)
     bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
     bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
