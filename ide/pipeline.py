@@ -41,7 +41,7 @@ def refine(
     outs = []
     for i in range(0, inputs.shape[0], batch):
         x = inputs[i : i + batch].to(device)
-        with autocast(device, precision):
+        with torch.inference_mode(), autocast(device, precision):
             y = g(x)
         y = y.float()
         if tuple(y.shape[-2:]) != tuple(out_size):
