@@ -105,8 +105,13 @@ class Synthesizer:
         return coarse_sketches(self.bank_photos, self.bank_sketches, gray, self.cfg.stage1, progress=progress)
 
     def refine(self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8) -> np.ndarray:
-        """Stage 2 on uint8 [N,H,W] coarse sketches (photos used when the model is photo-conditioned)."""
+        """Stage 2 on uint8 [N,H,W] coarse sketches (photos used when the model is photo-conditioned;
+        with stage1.background > 0 it sees them with the same background model as stage 1)."""
         gray = to_gray(photos) if photos.ndim == 4 else photos
+        if self.cfg.model.photo_condition and self.cfg.stage1.background > 0:
+            from ide.pgm.background import whiten_background
+
+            gray = whiten_background(gray, self.cfg.stage1.background)
         inputs = make_inputs(coarse, gray if self.cfg.model.photo_condition else None, self.cfg.model.scale)
         return refine(self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch)
 
