@@ -23,6 +23,7 @@ def main() -> None:
         name, _, path = spec.partition("=")
         rows.append((name, json.loads(Path(path).read_text())))
     subsets = sorted({s for _, r in rows for s in r.get("subsets", {})})
+    subsets = subsets if len(subsets) > 1 else []
     full = max(r["n"] for _, r in rows)
     head = [f"overall ({full})"] + [
         f"{s} ({max(r['subsets'][s]['n'] for _, r in rows if s in r.get('subsets', {}))})" for s in subsets
@@ -31,7 +32,7 @@ def main() -> None:
     print("|---" * (len(head) + 1) + "|")
     for name, r in rows:
         overall = r if r["n"] == full else None  # a method scored on one part only has no overall
-        parts = [cell(r.get("subsets", {}).get(s)) for s in subsets] if len(subsets) > 1 else []
+        parts = [cell(r.get("subsets", {}).get(s)) for s in subsets]
         print(f"| {name} | " + " | ".join([cell(overall), *parts]) + " |")
 
 
