@@ -83,7 +83,7 @@ def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, t
     return (big_q * scale.unsqueeze(-1)).to(torch.float32), qq * scale.square(), mean
 
 
-def offset2(index: torch.Tensor, origin: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def offset2(index: torch.Tensor, origin: torch.Tensor | int, h: int, w: int) -> torch.Tensor:
     """Squared pixel offset of candidate corners `index` (flat n·H·W + y·W + x) from the query corner
     `origin` (flat y·W + x, broadcast against index)."""
     pos = index.clamp_min(0) % (h * w)
@@ -163,7 +163,7 @@ def flat_table(
         nz = torch.nonzero(flat[lo : hi + 1].permute(2, 1, 0))  # (n, yi, xi), i.e. in index order
         val = value[lo + nz[:, 2], nz[:, 1], nz[:, 0]]
         idx = nz[:, 0] * (h * w) + (y_lo + nz[:, 1]) * w + (lo + nz[:, 2])
-        order = torch.argsort(offset2(idx, torch.tensor(origin), h, w), stable=True)
+        order = torch.argsort(offset2(idx, origin, h, w), stable=True)
         val, idx = val[order], idx[order]
         order = torch.argsort(val, stable=True)
         val, idx = val[order], idx[order]
