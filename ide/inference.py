@@ -113,7 +113,7 @@ def test_command(
                 f"{synth.size[1]}x{synth.size[0]}; align them (--align)"
             )
         coarse = synth.coarse(rgb, progress=True)
-        refined = synth.refine(coarse, rgb, batch)
+        refined = synth.refine(coarse, rgb, batch, progress=True)
         for pid, sketch in zip(ids, refined):
             write_png(out / f"{pid}.png", sketch)
         if coarse_out is not None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
@@ -20,7 +21,7 @@ from ide.data.io import to_gray
 from ide.data.stage2 import make_inputs
 from ide.models import build_generator
 from ide.pgm.synthesis import coarse_sketches
-from ide.precision import autocast, resolve_device
+from ide.precision import autocast, resolve_device, to_layout
 
 
 @torch.no_grad()
@@ -31,16 +32,21 @@ def refine(
     device: torch.device,
     precision: str = "auto",
     batch: int = 8,
+    progress: bool = False,
 ) -> np.ndarray:
     """Run the generator on [N, C, h, w] inputs in [0,1]; returns uint8 [N, H, W] at `out_size` (H, W).
 
     An output of another size (odd input sizes at scale 2) is resized bicubically to `out_size`.
+    Inputs go in channels-last (NHWC), the layout oneDNN's convs run fastest in; with `precision`
+    auto that is bf16 on CPUs with native bf16 (2.5-4x faster than fp32 NCHW, one thread of a
+    Zen 4 EPYC, 8 photos of 250x200).
     """
     was_training = g.training
     g.eval()
     outs = []
-    for i in range(0, inputs.shape[0], batch):
-        x = inputs[i : i + batch].to(device)
+    starts = range(0, inputs.shape[0], batch)
+    for i in tqdm(starts, desc="stage 2", unit="batch", disable=not progress):
+        x = to_layout(inputs[i : i + batch].to(device), True)
         with torch.inference_mode(), autocast(device, precision):
             y = g(x)
         y = y.float()
@@ -77,7 +83,7 @@ class Synthesizer:
 
     def __init__(self, cfg: Config, generator: nn.Module, bank: dict, device: torch.device):
         self.cfg = cfg
-        self.g = generator.to(device).eval()
+        self.g = to_layout(generator.to(device), True).eval()
         self.bank_photos = bank["bank_photos"].numpy()
         self.bank_sketches = bank["bank_sketches"].numpy()
         self.bank_ids = list(bank["bank_ids"])
@@ -101,19 +107,24 @@ class Synthesizer:
 
     def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
-        gray = to_gray(photos) if photos.ndim == 4 else photos
-        return coarse_sketches(self.bank_photos, self.bank_sketches, gray, self.cfg.stage1, progress=progress)
+        return coarse_sketches(
+            self.bank_photos, self.bank_sketches, photos, self.cfg.stage1, progress=progress
+        )
 
-    def refine(self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8) -> np.ndarray:
+    def refine(
+        self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8, progress: bool = False
+    ) -> np.ndarray:
         """Stage 2 on uint8 [N,H,W] coarse sketches (photos used when the model is photo-conditioned;
         with stage1.background > 0 it sees them with the same background model as stage 1)."""
         gray = to_gray(photos) if photos.ndim == 4 else photos
         if self.cfg.model.photo_condition and self.cfg.stage1.background > 0:
             from ide.pgm.background import whiten_background
 
-            gray = whiten_background(gray, self.cfg.stage1.background)
+            gray = whiten_background(photos, self.cfg.stage1.background)
         inputs = make_inputs(coarse, gray if self.cfg.model.photo_condition else None, self.cfg.model.scale)
-        return refine(self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch)
+        return refine(
+            self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
+        )
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""

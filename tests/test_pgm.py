@@ -346,3 +346,38 @@ def test_background_model_whitens_dark_backdrops_only():
     assert out[5, 5] == 255 and (out[120:140, 90:110] == dark[120:140, 90:110]).all()
     light = np.where(face, 120, 200).astype(np.uint8)  # a light backdrop stays as it is
     np.testing.assert_array_equal(whiten_background(light, 10), light)
+
+
+def test_background_model_colour_photo_with_dark_backdrop_wedge_and_dark_hair():
+    """GrabCut path: a blue backdrop as dark as the brown hair, and a black rotation wedge."""
+    from ide.data.io import to_gray
+    from ide.pgm.background import whiten_background
+
+    yy, xx = np.mgrid[0:250, 0:200]
+    face = ((yy - 140) / 80.0) ** 2 + ((xx - 100) / 55.0) ** 2 < 1
+    hair = (((yy - 110) / 88.0) ** 2 + ((xx - 100) / 72.0) ** 2 < 1) & ~face
+    body = yy > 215
+    rng = np.random.default_rng(0)
+    rgb = np.empty((250, 200, 3), np.uint8)
+    rgb[:] = (35, 42, 104)  # blue backdrop, luma ~48
+    rgb[hair] = (62, 44, 30)  # brown hair, luma ~48 too
+    rgb[face | body] = (225, 180, 150)
+    rgb = np.clip(rgb + rng.integers(-3, 4, rgb.shape), 0, 255).astype(np.uint8)
+    wedge = xx + yy < 18  # black corner left by an earlier rotation
+    rgb[wedge] = 0
+    backdrop = ~(face | hair | body | wedge)
+    out = whiten_background(rgb, 10)
+    assert out.shape == (250, 200) and out.dtype == np.uint8
+    from scipy.ndimage import binary_erosion
+
+    inner_backdrop = binary_erosion(backdrop, iterations=3)  # off the soft edge
+    assert (out[inner_backdrop] > 240).mean() > 0.97  # the backdrop is white
+    gray = to_gray(rgb)
+    inner_hair = binary_erosion(hair, iterations=3)
+    assert (np.abs(out[inner_hair].astype(int) - gray[inner_hair]) <= 3).mean() > 0.97  # the hair is not
+    inner_face = binary_erosion(face, iterations=3)
+    assert (out[inner_face] == gray[inner_face]).mean() > 0.99
+    np.testing.assert_array_equal(whiten_background(rgb[None], 10)[0], out)  # batch = single, deterministic
+    light = rgb.copy()
+    light[backdrop | wedge] = (200, 205, 210)  # a light backdrop: only converted to gray
+    np.testing.assert_array_equal(whiten_background(light, 10), to_gray(light))

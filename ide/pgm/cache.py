@@ -13,11 +13,10 @@ import numpy as np
 
 from ide.config import Stage1Config
 from ide.data.folders import PairedSplit
-from ide.data.io import to_gray
 from ide.pgm.synthesis import coarse_sketches
 
 # Bump when stage 1 changes its results for the same data and settings (old files are then ignored).
-ALGORITHM_VERSION = 3  # 3: flat ties by offset from the query, so K different photos (session 2)
+ALGORITHM_VERSION = 4  # 3: flat ties by offset from the query (K different photos); 4: GrabCut backdrops
 # Settings that change how fast, not what: left out of the key so a GPU run reuses a CPU run's cache.
 NOT_IN_KEY = ("device", "batch")
 
@@ -75,8 +74,6 @@ def cached_coarse(
     if leave_one_out:
         where = {pid: i for i, pid in enumerate(bank.ids)}
         exclude = [where.get(pid) for pid in target.ids]
-    result = coarse_sketches(
-        to_gray(bank.photos), bank.sketches, to_gray(target.photos), cfg, exclude=exclude
-    )
+    result = coarse_sketches(bank.photos, bank.sketches, target.photos, cfg, exclude=exclude)
     _save_atomic(path, result)
     return result

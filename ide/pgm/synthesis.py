@@ -9,6 +9,7 @@ import torch
 from tqdm import tqdm
 
 from ide.config import Stage1Config
+from ide.data.io import to_gray
 from ide.errors import UserError
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
@@ -124,6 +125,11 @@ def synthesize(
     return out
 
 
+def _gray(photos: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, 3] RGB → [N, H, W] gray; gray [N, H, W] as it is."""
+    return to_gray(photos) if photos.ndim == 4 else photos
+
+
 def coarse_sketches(
     bank_photos: np.ndarray,
     bank_sketches: np.ndarray,
@@ -132,12 +138,13 @@ def coarse_sketches(
     exclude: Sequence[int | None] | None = None,
     progress: bool = True,
 ) -> np.ndarray:
-    """Coarse sketches of gray photos from a training bank (stage 1).
+    """Coarse sketches of photos from a training bank (stage 1).
 
     Args:
-        bank_photos: uint8 [N, H, W] gray training photos.
+        bank_photos: uint8 [N, H, W] gray or [N, H, W, 3] RGB training photos.
         bank_sketches: uint8 [N, H, W] their sketches.
-        photos: uint8 [M, H, W] gray photos, aligned like the bank.
+        photos: uint8 [M, H, W] gray or [M, H, W, 3] RGB photos, aligned like the bank. The
+            search works on gray; colour only helps the background model (cfg.background > 0).
         cfg: the stage-1 settings.
         exclude: exclude[m] is a bank index photo m must not use (leave-one-out), or None.
         progress: show progress bars.
@@ -147,14 +154,16 @@ def coarse_sketches(
         UserError: mismatched sizes, K larger than the number of candidates, a bad setting.
     """
     ex = [-1 if e is None else int(e) for e in (exclude if exclude is not None else [None] * len(photos))]
-    grid = _check(np.asarray(bank_photos), np.asarray(bank_sketches), np.asarray(photos), cfg, ex)
+    bank_photos, photos = np.asarray(bank_photos), np.asarray(photos)
+    grid = _check(_gray(bank_photos), np.asarray(bank_sketches), _gray(photos), cfg, ex)
     if len(photos) == 0:
         return np.zeros((0, grid.height, grid.width), np.uint8)
     if cfg.background > 0:
         from ide.pgm.background import whiten_background
 
-        bank_photos = whiten_background(np.asarray(bank_photos), cfg.background)
-        photos = whiten_background(np.asarray(photos), cfg.background)
+        bank_photos = whiten_background(bank_photos, cfg.background)
+        photos = whiten_background(photos, cfg.background)
+    bank_photos, photos = _gray(bank_photos), _gray(photos)
     dev = resolve_device(cfg.device)
     bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
     bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
