@@ -112,14 +112,15 @@ def test_command(
                 f"photos of {split or photos} are {rgb.shape[2]}x{rgb.shape[1]}, the bank's are "
                 f"{synth.size[1]}x{synth.size[0]}; align them (--align)"
             )
-        coarse = synth.coarse(rgb, progress=True)
-        refined = synth.refine(coarse, rgb, batch, progress=True)
+        gray = synth.photo_gray(rgb)  # the background model, once for both stages
+        coarse = synth.coarse(gray, progress=True)
+        refined = synth.refine(coarse, gray, batch, progress=True)
         for pid, sketch in zip(ids, refined):
             write_png(out / f"{pid}.png", sketch)
         if coarse_out is not None:
             for pid, sketch in zip(ids, coarse):
                 write_png(coarse_out / f"{pid}.png", sketch)
-        columns = [to_gray(rgb), coarse, refined] + ([gt] if gt is not None else [])
+        columns = [to_gray(rgb) if rgb.ndim == 4 else rgb, coarse, refined] + ([gt] if gt is not None else [])
         write_png(out / "grid.png", image_grid(columns, 8))
         seconds = time.perf_counter() - t0
         print(

@@ -105,6 +105,15 @@ class Synthesizer:
         """(H, W) of the photos the bank holds; inputs must match it."""
         return tuple(self.bank_photos.shape[1:3])
 
+    def photo_gray(self, photos: np.ndarray) -> np.ndarray:
+        """uint8 [N,H,W,3] or [N,H,W] photos → gray [N,H,W], through the background model when
+        stage1.background > 0. Both stages take its output, so the (GrabCut) model runs once."""
+        if self.cfg.stage1.background > 0:
+            from ide.pgm.background import whiten_background
+
+            return whiten_background(photos, self.cfg.stage1.background)
+        return to_gray(photos) if photos.ndim == 4 else photos
+
     def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
         return coarse_sketches(
@@ -114,19 +123,15 @@ class Synthesizer:
     def refine(
         self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8, progress: bool = False
     ) -> np.ndarray:
-        """Stage 2 on uint8 [N,H,W] coarse sketches (photos used when the model is photo-conditioned;
-        with stage1.background > 0 it sees them with the same background model as stage 1)."""
-        gray = to_gray(photos) if photos.ndim == 4 else photos
-        if self.cfg.model.photo_condition and self.cfg.stage1.background > 0:
-            from ide.pgm.background import whiten_background
-
-            gray = whiten_background(photos, self.cfg.stage1.background)
-        inputs = make_inputs(coarse, gray if self.cfg.model.photo_condition else None, self.cfg.model.scale)
+        """Stage 2 on uint8 [N,H,W] coarse sketches; `photos` (RGB, gray, or `photo_gray`'s output)
+        are used when the model is photo-conditioned, through the same background model as stage 1."""
+        gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
+        inputs = make_inputs(coarse, gray, self.cfg.model.scale)
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
         )
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""
-        photos = photo[None]
-        return self.refine(self.coarse(photos), photos)[0]
+        gray = self.photo_gray(photo[None])
+        return self.refine(self.coarse(gray), gray)[0]

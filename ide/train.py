@@ -127,7 +127,13 @@ def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
     barrier(info)
     if not info.main:
         coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
+    # The photo channel and the checkpoint's bank: gray, through the background model when it is on
+    # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
     gray = to_gray(split.photos)
+    if cfg.stage1.background > 0:
+        from ide.pgm.background import whiten_background
+
+        gray = whiten_background(split.photos, cfg.stage1.background)
     inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, cfg.model.scale)
     targets = to_target(split.sketches)
     t = cfg.train

@@ -1,9 +1,9 @@
-"""A background model for stage 1: a dark, flat, border-connected photo background set to white.
+"""A background model for stage 1: a dark photo backdrop set to white.
 
-The training photos of CUFS have light, plain backgrounds, and the sketches plain paper there; a
+Only photos whose top strip is dark (`dark_backdrop`) are touched. The training photos of CUFS have light, plain backgrounds, and the sketches plain paper there; a
 test photo with a dark backdrop (the XM2VTS test photos keep theirs, see BENCHMARKS.md) matches
-dark hair patches instead and the coarse sketch fills its background with hair strokes. Here the
-background is found by flood fill from the image border (top corners and the sides at mid-height)
+dark hair patches instead and the coarse sketch fills its background with hair strokes. On gray
+photos the backdrop is found by flood fill from the image border (top corners and the sides at mid-height)
 within a fixed gray-level tolerance of each seed, on a median-filtered copy so that sensor noise
 and JPEG blocks do not stop the fill, and is then blended to white (255) with a soft edge. Only
 dark seeds (below DARK) start a fill: light and mid-gray backdrops are what the training photos
@@ -55,10 +55,11 @@ def background_mask(gray: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 def dark_backdrop(gray: np.ndarray) -> bool:
-    """True when a border seed of `background_mask` (top corners, sides at mid-height) is dark."""
-    h, w = gray.shape
-    smooth = cv2.medianBlur(np.ascontiguousarray(gray), 5)
-    return any(smooth[y, x] < DARK for x, y in ((0, 0), (w - 1, 0), (0, h // 2), (w - 1, h // 2)))
+    """True when the top strip of the photo (the top tenth, rotation wedges left out) has a median
+    gray level below DARK: a dark backdrop. The sides are not asked: dark hair reaches them."""
+    top = gray[: max(4, gray.shape[0] // 10)]
+    values = top[top >= WEDGE]
+    return float(np.median(values if values.size > top.size // 4 else top)) < DARK
 
 
 def grabcut_mask(rgb: np.ndarray) -> np.ndarray:
@@ -94,18 +95,20 @@ def whiten_background(photos: np.ndarray, tolerance: float) -> np.ndarray:
     """Photos with their backdrop blended to white, as gray uint8 [N, H, W] (or [H, W]).
 
     Args:
-        photos: uint8 gray [N, H, W] / [H, W] (flood fill within ±tolerance of a dark border seed)
-            or RGB [N, H, W, 3] / [H, W, 3] (GrabCut when the backdrop is dark, else unchanged).
+        photos: uint8 gray [N, H, W] / [H, W] or RGB [N, H, W, 3] / [H, W, 3]. Only photos with a
+            dark backdrop (`dark_backdrop`) change: GrabCut on colour photos, flood fill within
+            ±tolerance of a dark border seed on gray ones (and on RGB files whose channels are equal).
         tolerance: flood-fill tolerance in gray levels (> 0).
     """
     single = photos.ndim == 2 or (photos.ndim == 3 and photos.shape[-1] == 3)
     batch = photos[None] if single else photos
 
     def one(photo: np.ndarray) -> np.ndarray:
-        if photo.ndim == 2:
-            return _blend_white(photo, background_mask(photo, tolerance))
         gray = to_gray(photo)
-        return _blend_white(gray, grabcut_mask(photo)) if dark_backdrop(gray) else gray
+        if not dark_backdrop(gray):
+            return gray
+        colour = photo.ndim == 3 and not (photo == photo[..., :1]).all()
+        return _blend_white(gray, grabcut_mask(photo) if colour else background_mask(gray, tolerance))
 
     # OpenCV releases the GIL: photos in parallel threads (GrabCut itself is single-threaded).
     with ThreadPoolExecutor(max_workers=max(1, min(len(batch), torch.get_num_threads()))) as pool:
