@@ -83,3 +83,63 @@ def test_not_a_checkpoint_is_one_line(tmp_path, capsys):
     code = main(["test", "--checkpoint", str(bad), "--photos", str(tmp_path), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "model.pt" in err and "not an ide checkpoint" in err
+
+
+def test_checkpoint_stage1_equals_ide_coarse_with_background_model(tmp_path):
+    """`ide test` (bank from the checkpoint) and `ide coarse` (bank from the data folder) give the
+    same coarse sketches with the background model on, for photos with dark colour backdrops in
+    the bank and among the queries."""
+    from ide.data.io import write_png
+
+    root = tmp_path / "data"
+    write_dataset(root, 8, 2, seed=0)
+    photos = sorted((root / "train" / "photos").glob("*.png"))[:2] + sorted(
+        (root / "test" / "photos").glob("*.png")
+    )
+    for path in photos:  # a dark blue backdrop along the top and the sides
+        rgb = read_image(path, "RGB").copy()
+        rgb[:30], rgb[:, :14], rgb[:, -14:] = (30, 40, 100), (30, 40, 100), (30, 40, 100)
+        write_png(path, rgb)
+    common = [f"data.root={root}", f"data.cache_dir={tmp_path / 'cache'}", "stage1.background=10"]
+    cfg = load_config(
+        None, [*TINY, *common, f"log.dir={tmp_path / 'runs'}", "train.iterations=1", "eval.every=1"]
+    )
+    ckpt = train(cfg) / "checkpoints" / "best.pt"
+    sets = [x for c in common for x in ("--set", c)]
+    assert (
+        main(
+            [
+                "test",
+                "--checkpoint",
+                str(ckpt),
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "r"),
+                "--coarse-out",
+                str(tmp_path / "t"),
+                *sets,
+            ]
+        )
+        == 0
+    )
+    (tmp_path / "cfg.yaml").write_text((ckpt.parent.parent / "config.yaml").read_text())
+    assert (
+        main(
+            [
+                "coarse",
+                "--config",
+                str(tmp_path / "cfg.yaml"),
+                "--split",
+                "test",
+                "--out",
+                str(tmp_path / "c"),
+                *sets,
+            ]
+        )
+        == 0
+    )
+    ids = sorted(p.name for p in (tmp_path / "c").glob("*.png"))
+    assert ids and ids == sorted(p.name for p in (tmp_path / "t").glob("*.png"))
+    for name in ids:
+        np.testing.assert_array_equal(read_image(tmp_path / "t" / name), read_image(tmp_path / "c" / name))
