@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ide.data.io import is_image_file, read_image, to_gray, write_png
+from ide.data.io import gray_batch, is_image_file, read_image, write_png
 from ide.errors import UserError
 from ide.pipeline import Synthesizer, image_grid
 
@@ -120,7 +120,7 @@ def test_command(
         if coarse_out is not None:
             for pid, sketch in zip(ids, coarse):
                 write_png(coarse_out / f"{pid}.png", sketch)
-        columns = [to_gray(rgb) if rgb.ndim == 4 else rgb, coarse, refined] + ([gt] if gt is not None else [])
+        columns = [gray_batch(rgb), coarse, refined] + ([gt] if gt is not None else [])
         write_png(out / "grid.png", image_grid(columns, 8))
         seconds = time.perf_counter() - t0
         print(

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
-from ide.data.io import to_gray
+from ide.data.io import gray_batch
 from ide.data.stage2 import make_inputs
 from ide.models import build_generator
 from ide.pgm.synthesis import coarse_sketches
@@ -112,7 +112,7 @@ class Synthesizer:
             from ide.pgm.background import whiten_background
 
             return whiten_background(photos, self.cfg.stage1.background)
-        return to_gray(photos) if photos.ndim == 4 else photos
+        return gray_batch(photos)
 
     def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""

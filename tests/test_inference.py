@@ -34,24 +34,16 @@ def tiny_run(tmp_path_factory):
     return root, run / "checkpoints" / "best.pt"
 
 
+def _ide_test(ckpt, out, coarse_out, *extra: str) -> int:
+    """`ide test --split test` on a checkpoint, writing refined and coarse sketches; the exit code."""
+    args = ["test", "--checkpoint", str(ckpt), "--split", "test", "--out", str(out)]
+    return main([*args, "--coarse-out", str(coarse_out), *extra])
+
+
 def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
     root, ckpt = tiny_run
     out = tmp_path / "out"
-    code = main(
-        [
-            "test",
-            "--checkpoint",
-            str(ckpt),
-            "--split",
-            "test",
-            "--out",
-            str(out),
-            "--coarse-out",
-            str(tmp_path / "coarse"),
-            "--set",
-            f"data.root={root}",
-        ]
-    )
+    code = _ide_test(ckpt, out, tmp_path / "coarse", "--set", f"data.root={root}")
     assert code == 0
     pngs = sorted(p.stem for p in out.glob("*.png") if p.stem != "grid")
     assert pngs == sorted(p.stem for p in (root / "test" / "sketches").glob("*.png"))
@@ -106,23 +98,7 @@ def test_checkpoint_stage1_equals_ide_coarse_with_background_model(tmp_path):
     )
     ckpt = train(cfg) / "checkpoints" / "best.pt"
     sets = [x for c in common for x in ("--set", c)]
-    assert (
-        main(
-            [
-                "test",
-                "--checkpoint",
-                str(ckpt),
-                "--split",
-                "test",
-                "--out",
-                str(tmp_path / "r"),
-                "--coarse-out",
-                str(tmp_path / "t"),
-                *sets,
-            ]
-        )
-        == 0
-    )
+    assert _ide_test(ckpt, tmp_path / "r", tmp_path / "t", *sets) == 0
     (tmp_path / "cfg.yaml").write_text((ckpt.parent.parent / "config.yaml").read_text())
     assert (
         main(

@@ -56,6 +56,12 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
+def gray_batch(photos: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, 3] RGB photos → [N, H, W] gray; a gray batch [N, H, W] as it is.
+    (`to_gray` cannot tell a gray batch from one RGB image by shape alone; a batch can.)"""
+    return to_gray(photos) if photos.ndim == 4 else photos
+
+
 def write_png(path: str | Path, image: np.ndarray) -> None:
     """Write a uint8 [H, W] (gray) or [H, W, 3] (RGB) image as PNG, atomically (temp file + rename)."""
     path = Path(path)

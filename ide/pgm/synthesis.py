@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from ide.config import Stage1Config
-from ide.data.io import to_gray
+from ide.data.io import gray_batch
 from ide.errors import UserError
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
@@ -125,11 +125,6 @@ def synthesize(
     return out
 
 
-def _gray(photos: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, 3] RGB → [N, H, W] gray; gray [N, H, W] as it is."""
-    return to_gray(photos) if photos.ndim == 4 else photos
-
-
 def coarse_sketches(
     bank_photos: np.ndarray,
     bank_sketches: np.ndarray,
@@ -154,16 +149,16 @@ def coarse_sketches(
         UserError: mismatched sizes, K larger than the number of candidates, a bad setting.
     """
     ex = [-1 if e is None else int(e) for e in (exclude if exclude is not None else [None] * len(photos))]
-    bank_photos, photos = np.asarray(bank_photos), np.asarray(photos)
-    grid = _check(_gray(bank_photos), np.asarray(bank_sketches), _gray(photos), cfg, ex)
+    bank_rgb, photos_rgb = np.asarray(bank_photos), np.asarray(photos)
+    bank_photos, photos = gray_batch(bank_rgb), gray_batch(photos_rgb)
+    grid = _check(bank_photos, np.asarray(bank_sketches), photos, cfg, ex)
     if len(photos) == 0:
         return np.zeros((0, grid.height, grid.width), np.uint8)
-    if cfg.background > 0:
+    if cfg.background > 0:  # on the colour photos where there are any (GrabCut)
         from ide.pgm.background import whiten_background
 
-        bank_photos = whiten_background(bank_photos, cfg.background)
-        photos = whiten_background(photos, cfg.background)
-    bank_photos, photos = _gray(bank_photos), _gray(photos)
+        bank_photos = whiten_background(bank_rgb, cfg.background)
+        photos = whiten_background(photos_rgb, cfg.background)
     dev = resolve_device(cfg.device)
     bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
     bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
