@@ -1,6 +1,8 @@
 """One checkpoint dict, written atomically, loaded with `weights_only=True`.
 
-Keys: version, step, config (plain dict), generator, discriminator (or None), opt_g, opt_d,
+Keys: version, step, config (plain dict), generator (the weights inference uses: the EMA
+weights when train.ema > 0), generator_online (the trained weights under the EMA, or None),
+discriminator (or None), opt_g, opt_d,
 sched_g, sched_d, rng (torch CPU state + the data generator's state), best_fsim, and the
 stage-1 bank (`bank_ids`, `bank_photos` uint8 [N,H,W] gray, `bank_sketches` uint8 [N,H,W]) so
 that `ide test` needs nothing but the checkpoint.

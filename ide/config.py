@@ -83,6 +83,7 @@ class TrainConfig:
     channels_last: bool = True
     save_every: int = 1000
     log_every: int = 50
+    ema: float = 0.0  # decay of the generator's weight average (0: off); validated, saved and used when on
 
 
 @dataclass(frozen=True)

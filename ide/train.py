@@ -27,6 +27,7 @@ from ide.data.folders import validation_index
 from ide.data.io import to_gray, write_png
 from ide.data.stage2 import PairedCrops, make_inputs, to_target
 from ide.distributed import DistInfo, barrier, init_from_env
+from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss, gan_loss, pixel_loss
 from ide.models import build_discriminator, build_generator
@@ -178,6 +179,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
     t = cfg.train
     if t.batch_size % info.world:
         raise UserError(f"train.batch_size {t.batch_size} must be divisible by the {info.world} processes")
+    if not 0.0 <= t.ema < 1.0:
+        raise UserError(f"config key 'train.ema' must be in [0, 1) (0: off, e.g. 0.999), got {t.ema}")
     run = _run_dir(cfg, resume)
     data = prepare_data(cfg, info)
 
@@ -198,11 +201,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
     if d is not None:
         opt_d = torch.optim.Adam(d.parameters(), lr=t.lr, betas=t.betas)
         sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, list(t.milestones), t.gamma)
+    ema = EMA(g, t.ema) if t.ema > 0 else None  # the shipped weights when on; g keeps training
     gen = torch.Generator().manual_seed(t.seed)  # the data stream, identical on every rank
     step, best = 0, -math.inf
     if resume:
         ck = load_checkpoint(run / "checkpoints" / "last.pt")
-        g.load_state_dict(ck["generator"])
+        online = ck.get("generator_online")  # None when the run had no EMA: then "generator" is online
+        g.load_state_dict(online if online is not None else ck["generator"])
+        if ema is not None:
+            ema.module.load_state_dict(ck["generator"])
         opt_g.load_state_dict(ck["opt_g"])
         sched_g.load_state_dict(ck["sched_g"])
         if d is not None:
@@ -236,7 +243,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         return {
             "step": step,
             "config": to_dict(cfg),
-            "generator": _unwrap(g).state_dict(),
+            # "generator" is what inference loads: the EMA weights when train.ema > 0.
+            "generator": (ema.module if ema is not None else _unwrap(g)).state_dict(),
+            "generator_online": None if ema is None else _unwrap(g).state_dict(),
             "discriminator": None if d is None else _unwrap(d).state_dict(),
             "opt_g": opt_g.state_dict(),
             "opt_d": None if opt_d is None else opt_d.state_dict(),
@@ -275,6 +284,8 @@ def train(cfg: Config, resume: bool = False) -> Path:
         if sched_d is not None:
             sched_d.step()
         step += 1
+        if ema is not None:
+            ema.update(_unwrap(g), step)
         bar.update(1)
         if info.main and (step % t.log_every == 0 or step == 1):
             bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items() if k != "g_total"})
@@ -288,9 +299,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
             tic = time.perf_counter()
         if step % cfg.eval.every == 0 or step == t.iterations:
             if info.main:
-                scores, refined = validate(_unwrap(g), data, cfg, device)
+                if ema is not None:  # the online weights too, so each run shows what the average buys
+                    online, _ = validate(_unwrap(g), data, cfg, device)
+                    if writer is not None:
+                        for k, v in online.items():
+                            writer.add_scalar(f"val_online/{k}", v, step)
+                scores, refined = validate(ema.module if ema is not None else _unwrap(g), data, cfg, device)
                 bar.write(
                     f"step {step}: val fsim {scores['fsim']:.4f} ssim {scores['ssim']:.4f} psnr {scores['psnr']:.2f}"
+                    + ("" if ema is None else f" (online weights: fsim {online['fsim']:.4f})")
                 )
                 grid = image_grid([data.val_coarse, refined, data.val_targets], cfg.eval.grid)
                 write_png(run / "samples" / f"{step:07d}.png", grid)

@@ -13,6 +13,7 @@ import torch.multiprocessing as mp
 from ide.checkpoint import load_checkpoint
 from ide.config import load_config
 from ide.data.stage2 import PairedCrops
+from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss
 from ide.models import build_discriminator, build_generator
@@ -73,23 +74,25 @@ def test_one_step_updates_g_and_d_but_g_step_leaves_d(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(after_d_step["params"], d.parameters()))
 
 
-def test_resume_reproduces_uninterrupted_run(tmp_path):
-    full = train(
-        tiny_cfg(tmp_path, "train.name=full", "train.iterations=4", "train.save_every=2", "eval.every=2")
-    )
-    part = tiny_cfg(tmp_path, "train.name=part", "train.iterations=2", "train.save_every=2", "eval.every=2")
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_reproduces_uninterrupted_run(tmp_path, ema):
+    common = ["train.save_every=2", "eval.every=2", f"train.ema={ema}"]
+    full = train(tiny_cfg(tmp_path, "train.name=full", "train.iterations=4", *common))
+    part = tiny_cfg(tmp_path, "train.name=part", "train.iterations=2", *common)
     train(part)
     with pytest.raises(UserError, match="already exists"):
         train(part)
-    train(
-        tiny_cfg(tmp_path, "train.name=part", "train.iterations=4", "train.save_every=2", "eval.every=2"),
-        resume=True,
-    )
+    train(tiny_cfg(tmp_path, "train.name=part", "train.iterations=4", *common), resume=True)
     a = load_checkpoint(full / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "runs" / "part" / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 4
-    for k in a["generator"]:
-        assert torch.equal(a["generator"][k], b["generator"][k]), k
+    for key in ["generator"] + (["generator_online"] if ema else []):
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), (key, k)
+    if ema:  # the shipped weights are the average, not the trained ones
+        assert any(not torch.equal(a["generator"][k], a["generator_online"][k]) for k in a["generator"])
+    else:
+        assert a["generator_online"] is None
     for k in a["discriminator"]:
         assert torch.equal(a["discriminator"][k], b["discriminator"][k]), k
     assert (full / "config.yaml").is_file() and (full / "checkpoints" / "best.pt").is_file()
@@ -155,3 +158,26 @@ def test_ddp_two_gloo_processes_match_one(tmp_path):
     b = load_checkpoint(tmp_path / "two" / "demo" / "checkpoints" / "last.pt")
     for k, v in a["generator"].items():
         torch.testing.assert_close(b["generator"][k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_ema_follows_its_recurrence_with_warm_up():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, decay=0.99)
+    start = [p.detach().clone() for p in ema.module.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model, 1)  # warm-up: d_1 = min(0.99, 2/11)
+    d = 2 / 11
+    for e, s0, p in zip(ema.module.parameters(), start, model.parameters()):
+        torch.testing.assert_close(e, d * s0 + (1 - d) * p)
+        assert not e.requires_grad
+    ema.update(model, 10_000)  # past the warm-up: d = 0.99
+    with pytest.raises(ValueError, match="decay"):
+        EMA(model, 1.0)
+
+
+def test_ema_out_of_range_is_a_config_error(tmp_path):
+    with pytest.raises(UserError, match="train.ema"):
+        train(tiny_cfg(tmp_path, "train.ema=1.5"))
