@@ -1,7 +1,8 @@
 """How the modified XM2VTS pairs of CUFS/extras differ in geometry from the original test pairs.
 
 For each XM2VTS test id, an affine ECC fit (OpenCV) maps the original sketch onto its modified
-copy; the fit's rotation (degrees), scale and shift (px) are summarised over all ids. The
+copy; the fit's rotation (degrees), scale and shift of the image centre (px) are summarised over
+all ids. The
 modified versions replace the dark photo backdrops and clean the sketch borders, and this shows
 they were also re-aligned, so the XM2VTS training photos of the bank sit in another geometry
 than the original test photos.

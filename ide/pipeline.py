@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
-from ide.data.io import gray_batch
 from ide.data.stage2 import make_inputs
 from ide.models import build_generator
+from ide.pgm.background import photos_gray
 from ide.pgm.synthesis import coarse_sketches
 from ide.precision import autocast, resolve_device, to_layout
 
@@ -108,11 +108,7 @@ class Synthesizer:
     def photo_gray(self, photos: np.ndarray) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] photos → gray [N,H,W], through the background model when
         stage1.background > 0. Both stages take its output, so the (GrabCut) model runs once."""
-        if self.cfg.stage1.background > 0:
-            from ide.pgm.background import whiten_background
-
-            return whiten_background(photos, self.cfg.stage1.background)
-        return gray_batch(photos)
+        return photos_gray(photos, self.cfg.stage1.background)
 
     def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""

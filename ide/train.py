@@ -24,13 +24,14 @@ from ide.checkpoint import load_checkpoint, save_checkpoint
 from ide.config import Config, LossConfig, dump_config, to_dict
 from ide.data.dataset import load_data
 from ide.data.folders import validation_index
-from ide.data.io import to_gray, write_png
+from ide.data.io import write_png
 from ide.data.stage2 import PairedCrops, make_inputs, to_target
 from ide.distributed import DistInfo, barrier, init_from_env
 from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss, gan_loss, pixel_loss
 from ide.models import build_discriminator, build_generator
+from ide.pgm.background import photos_gray
 from ide.pgm.cache import cached_coarse
 from ide.pipeline import image_grid, refine, score_arrays
 from ide.precision import autocast, grad_scaler, resolve_device
@@ -130,11 +131,7 @@ def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
         coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
     # The photo channel and the checkpoint's bank: gray, through the background model when it is on
     # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
-    gray = to_gray(split.photos)
-    if cfg.stage1.background > 0:
-        from ide.pgm.background import whiten_background
-
-        gray = whiten_background(split.photos, cfg.stage1.background)
+    gray = photos_gray(split.photos, cfg.stage1.background)
     inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, cfg.model.scale)
     targets = to_target(split.sketches)
     t = cfg.train
@@ -202,6 +199,11 @@ def train(cfg: Config, resume: bool = False) -> Path:
         opt_d = torch.optim.Adam(d.parameters(), lr=t.lr, betas=t.betas)
         sched_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, list(t.milestones), t.gamma)
     ema = EMA(g, t.ema) if t.ema > 0 else None  # the shipped weights when on; g keeps training
+
+    def shipped() -> nn.Module:
+        """The generator that is validated, picked for best.pt and saved as "generator"."""
+        return ema.module if ema is not None else _unwrap(g)
+
     gen = torch.Generator().manual_seed(t.seed)  # the data stream, identical on every rank
     step, best = 0, -math.inf
     if resume:
@@ -244,7 +246,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
             "step": step,
             "config": to_dict(cfg),
             # "generator" is what inference loads: the EMA weights when train.ema > 0.
-            "generator": (ema.module if ema is not None else _unwrap(g)).state_dict(),
+            "generator": shipped().state_dict(),
             "generator_online": None if ema is None else _unwrap(g).state_dict(),
             "discriminator": None if d is None else _unwrap(d).state_dict(),
             "opt_g": opt_g.state_dict(),
@@ -304,7 +306,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
                     if writer is not None:
                         for k, v in online.items():
                             writer.add_scalar(f"val_online/{k}", v, step)
-                scores, refined = validate(ema.module if ema is not None else _unwrap(g), data, cfg, device)
+                scores, refined = validate(shipped(), data, cfg, device)
                 bar.write(
                     f"step {step}: val fsim {scores['fsim']:.4f} ssim {scores['ssim']:.4f} psnr {scores['psnr']:.2f}"
                     + ("" if ema is None else f" (online weights: fsim {online['fsim']:.4f})")

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from ide.data.io import to_gray
+from ide.data.io import gray_batch, to_gray
 
 DARK = 110  # gray level below which a border seed counts as a dark backdrop
 MAX_SHARE = 0.75  # a fill that covers more than this share of the photo leaked into the face: ignored
@@ -89,6 +89,12 @@ def _blend_white(gray: np.ndarray, back: np.ndarray) -> np.ndarray:
     """gray uint8 [H, W] with the pixels of `back` blended to white, soft-edged (σ 1.5 px)."""
     soft = cv2.GaussianBlur(back.astype(np.float32), (0, 0), 1.5)
     return np.rint(gray * (1.0 - soft) + 255.0 * soft).astype(np.uint8)
+
+
+def photos_gray(photos: np.ndarray, tolerance: float) -> np.ndarray:
+    """uint8 RGB [N, H, W, 3] or gray [N, H, W] photos → the gray [N, H, W] both stages see:
+    through `whiten_background` when tolerance > 0 (stage1.background), plain gray otherwise."""
+    return whiten_background(photos, tolerance) if tolerance > 0 else gray_batch(photos)
 
 
 def whiten_background(photos: np.ndarray, tolerance: float) -> np.ndarray:
