@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
@@ -56,8 +57,12 @@ def train_step(
     w: LossConfig,
     amp: Callable[[], AbstractContextManager],
     scaler: torch.amp.GradScaler | None = None,
+    condition: bool = False,
 ) -> dict[str, float]:
     """One optimisation step. x: input crops [B,C,c/s,c/s], y: target crops [B,1,c,c], both in [0,1].
+
+    With `condition` (model.disc_condition) the discriminator judges each sketch together with
+    its input x (`discriminator_input`), as pix2pix's conditional GAN does.
 
     Returns the named losses (g_pix, g_perc, g_gan, g_total, d_real, d_fake) as floats.
     Raises TrainingDiverged before any weight changes if a loss is not finite. `scaler` is the
@@ -67,12 +72,13 @@ def train_step(
     losses: dict[str, torch.Tensor] = {}
     with amp():
         fake = g(x)
+    cond = x if condition else None
     if d is not None:
         d.requires_grad_(True)
         opt_d.zero_grad(set_to_none=True)
         with amp():
-            losses["d_real"] = gan_loss(d(y), True)
-            losses["d_fake"] = gan_loss(d(fake.detach()), False)
+            losses["d_real"] = gan_loss(d(discriminator_input(y, cond)), True)
+            losses["d_fake"] = gan_loss(d(discriminator_input(fake.detach(), cond)), False)
         d_total = losses["d_real"] + losses["d_fake"]
         _check_finite(losses)
         scaler.scale(d_total).backward()
@@ -87,7 +93,7 @@ def train_step(
             total = total + w.perceptual.weight * losses["g_perc"]
         if d is not None:
             # The unwrapped module: its parameters are frozen, only the generator gets gradients.
-            losses["g_gan"] = gan_loss(_unwrap(d)(fake), True)
+            losses["g_gan"] = gan_loss(_unwrap(d)(discriminator_input(fake, cond)), True)
             total = total + w.gan * losses["g_gan"]
     losses["g_total"] = total
     _check_finite(losses)
@@ -95,6 +101,15 @@ def train_step(
     scaler.step(opt_g)
     scaler.update()
     return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def discriminator_input(sketch: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+    """sketch [B,1,c,c]; x None → sketch, or the generator input [B,C,c/s,c/s] → [B,1+C,c,c]: the
+    sketch with x bilinearly resized to its size stacked behind it (the conditional GAN's pair)."""
+    if x is None:
+        return sketch
+    up = F.interpolate(x, size=sketch.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.cat([sketch, up.to(sketch.dtype)], 1)
 
 
 def _check_finite(losses: dict[str, torch.Tensor]) -> None:
@@ -281,7 +296,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
                 x.contiguous(memory_format=torch.channels_last),
                 y.contiguous(memory_format=torch.channels_last),
             )
-        losses = train_step(g, d, perceptual, opt_g, opt_d, x, y, cfg.loss, amp, scaler)
+        losses = train_step(
+            g, d, perceptual, opt_g, opt_d, x, y, cfg.loss, amp, scaler, cfg.model.disc_condition
+        )
         sched_g.step()
         if sched_d is not None:
             sched_d.step()

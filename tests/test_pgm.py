@@ -381,3 +381,29 @@ def test_background_model_colour_photo_with_dark_backdrop_wedge_and_dark_hair():
     light = rgb.copy()
     light[backdrop | wedge] = (200, 205, 210)  # a light backdrop: only converted to gray
     np.testing.assert_array_equal(whiten_background(light, 10), to_gray(light))
+
+
+def test_background_model_keeps_long_hair_that_reaches_the_photo_sides():
+    """Long dark hair down to the shoulders crosses GrabCut's box into the side margins; it must
+    not become certain backdrop there (it would then be cut away inside the box as well)."""
+    from scipy.ndimage import binary_erosion
+
+    from ide.data.io import to_gray
+    from ide.pgm.background import whiten_background
+
+    yy, xx = np.mgrid[0:250, 0:200]
+    face = ((yy - 140) / 70.0) ** 2 + ((xx - 100) / 50.0) ** 2 < 1
+    hair = (((yy - 150) / 125.0) ** 2 + ((xx - 100) / 112.0) ** 2 < 1) & ~face  # reaches both sides
+    rng = np.random.default_rng(1)
+    rgb = np.empty((250, 200, 3), np.uint8)
+    rgb[:] = (30, 50, 150)  # blue backdrop
+    rgb[hair] = (45, 30, 25)  # dark brown hair
+    rgb[face] = (225, 180, 150)
+    rgb = np.clip(rgb + rng.integers(-4, 5, rgb.shape), 0, 255).astype(np.uint8)
+    backdrop = ~(face | hair)
+    assert hair[:, :12].any() and hair[:, -12:].any()  # the hair is in the side margins
+    out = whiten_background(rgb, 10)
+    assert (out[binary_erosion(backdrop, iterations=3)] > 240).mean() > 0.97
+    gray = to_gray(rgb)
+    inner_hair = binary_erosion(hair, iterations=3)
+    assert (np.abs(out[inner_hair].astype(int) - gray[inner_hair]) <= 3).mean() > 0.95

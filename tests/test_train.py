@@ -74,6 +74,22 @@ def test_one_step_updates_g_and_d_but_g_step_leaves_d(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(after_d_step["params"], d.parameters()))
 
 
+def test_conditional_discriminator_judges_sketch_with_its_input(tmp_path):
+    cfg = tiny_cfg(tmp_path, "model.photo_condition=true", "model.disc_condition=true")
+    torch.manual_seed(0)
+    g, d = build_generator(cfg.model), build_discriminator(cfg.model)
+    assert d.net[0].in_channels == 1 + 2  # sketch + (coarse, photo)
+    seen = []
+    d.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach().clone()))
+    x, y = torch.rand(2, 2, 16, 16), torch.rand(2, 1, 32, 32)
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    train_step(g, d, None, opt_g, opt_d, x, y, cfg.loss, contextlib.nullcontext, condition=True)
+    assert [tuple(t.shape) for t in seen] == [(2, 3, 32, 32)] * 3  # real, fake for D; fake for G
+    assert torch.equal(seen[0][:, :1], y) and torch.equal(seen[1][:, :1], seen[2][:, :1])
+    up = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    assert all(torch.allclose(t[:, 1:], up) for t in seen)
+
+
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_resume_reproduces_uninterrupted_run(tmp_path, ema):
     common = ["train.save_every=2", "eval.every=2", f"train.ema={ema}"]

@@ -34,11 +34,14 @@ def build_generator(cfg: ModelConfig) -> MLANet:
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    """`model.discriminator`: vgg128 (128x128 crops, logits [B, 1]) or patch (any size, logit map)."""
+    """`model.discriminator`: vgg128 (128x128 crops, logits [B, 1]) or patch (any size, logit map).
+
+    With `model.disc_condition` it judges the sketch stacked with the generator's input, upsampled
+    to the sketch's size (`train.discriminator_input`), so it takes the input's channels too.
+    """
+    channels = cfg.out_channels + (generator_in_channels(cfg) if cfg.disc_condition else 0)
     if cfg.discriminator == "vgg128":
-        return VGGDiscriminator(in_channels=cfg.out_channels, base=cfg.disc_channels)
+        return VGGDiscriminator(in_channels=channels, base=cfg.disc_channels)
     if cfg.discriminator == "patch":
-        return PatchDiscriminator(
-            in_channels=cfg.out_channels, base=cfg.disc_channels, n_layers=cfg.patch_layers
-        )
+        return PatchDiscriminator(in_channels=channels, base=cfg.disc_channels, n_layers=cfg.patch_layers)
     raise UserError(f"model.discriminator '{cfg.discriminator}' is not one of: vgg128, patch")

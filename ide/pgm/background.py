@@ -32,6 +32,8 @@ INSET_X, INSET_TOP = 0.06, 0.06  # GrabCut's foreground box: the photo less thes
 # width at the sides and of its height at the top (hair comes close to it; shoulders reach the bottom)
 GRABCUT_ITERS = 2  # more changed the cut little; half resolution, though faster, lost long dark hair
 WEDGE = 24  # outside GrabCut's box, pixels darker than this in every channel are a rotation wedge
+BACKDROP_TOL = 45.0  # RGB distance from the backdrop's colour within which a pixel outside the box is
+# certain backdrop (30 / 45 / 60: backdrop IoU 0.948 / 0.965 / 0.960 in bench/backdrop_val.py)
 
 
 def background_mask(gray: np.ndarray, tolerance: float) -> np.ndarray:
@@ -63,24 +65,36 @@ def dark_backdrop(gray: np.ndarray) -> bool:
 
 
 def grabcut_mask(rgb: np.ndarray) -> np.ndarray:
-    """bool [H, W]: the backdrop of a colour photo uint8 [H, W, 3] by GrabCut (OpenCV), initialised
-    with everything outside a box (INSET_X, INSET_TOP) as background. Deterministic (fixed RNG seed).
-    An empty mask when the backdrop found is larger than MAX_SHARE (the cut failed)."""
+    """bool [H, W]: the backdrop of a colour photo uint8 [H, W, 3] by GrabCut (OpenCV).
+
+    The backdrop's colour is the median of the top strip (rotation wedges left out). GrabCut starts
+    from a mask: outside a box (INSET_X, INSET_TOP) the pixels within BACKDROP_TOL of that colour
+    are certain backdrop, the other pixels there (long hair, shoulders reaching the border) and the
+    whole box probable foreground. Marking all of the outside as backdrop, as GrabCut's rectangle
+    start does, put long dark hair into the backdrop's colour model and cut it away with the
+    backdrop (`bench/backdrop_val.py`: IoU 0.904 → 0.965). Deterministic (fixed RNG seed). An empty
+    mask when the backdrop found is larger than MAX_SHARE (the cut failed).
+    """
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     h, w = bgr.shape[:2]
     mx, my = round(INSET_X * w), round(INSET_TOP * h)
-    mask = np.zeros((h, w), np.uint8)
     outside = np.ones((h, w), bool)
     outside[my:, mx : w - mx] = False
+    top = bgr[: max(4, h // 10)].reshape(-1, 3)
+    lit = top.max(-1) >= WEDGE
+    backdrop = np.median(top[lit] if lit.sum() > len(top) // 4 else top, axis=0)
     # Black rotation wedges lie outside the box: left there they would teach the backdrop model that
-    # black is backdrop, and black hair would follow. They get the backdrop's median colour instead.
+    # black is backdrop, and black hair would follow. They get the backdrop's colour instead.
     black = outside & (bgr.max(-1) < WEDGE)
-    if black.any() and (outside & ~black).any():
+    if black.any():
         bgr = bgr.copy()
-        bgr[black] = np.median(bgr[outside & ~black], axis=0).astype(np.uint8)
+        bgr[black] = backdrop.astype(np.uint8)
+    near = np.linalg.norm(bgr.astype(np.float32) - backdrop.astype(np.float32), axis=-1) < BACKDROP_TOL
+    mask = np.full((h, w), cv2.GC_PR_FGD, np.uint8)
+    mask[outside & near] = cv2.GC_BGD
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
-    cv2.grabCut(bgr, mask, (mx, my, w - 2 * mx, h - my), bgd, fgd, GRABCUT_ITERS, cv2.GC_INIT_WITH_RECT)
+    cv2.grabCut(bgr, mask, None, bgd, fgd, GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK)
     back = (mask == cv2.GC_BGD) | (mask == cv2.GC_PR_BGD)
     return back if back.mean() <= MAX_SHARE else np.zeros_like(back)
 
