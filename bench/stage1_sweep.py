@@ -43,7 +43,7 @@ def main() -> None:
     base = load_config(args.config, [f"data.root={args.data}"]).stage1
     train = load_split(args.data, "train")
     idx = validation_index(train.ids, args.count)
-    bank_p = np.stack([to_gray(p) for p in train.photos])
+    bank_p = train.photos  # colour where the data has it: the background model's GrabCut uses it
     bank_s = np.stack([to_gray(s) for s in train.sketches])
     subsets = [subset_of(train.ids[i]) for i in idx]
     rows = []
