@@ -17,6 +17,7 @@ one painted in (IoU).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -101,7 +102,7 @@ def main() -> None:
     rows["mask_s_per_photo"] = round(mask_s, 3)
     runs = {
         "white backdrop (ceiling)": (train.photos[idx], cfg),
-        "dark backdrop, background model off": (comps, cfg.__class__(**{**vars(cfg), "background": 0.0})),
+        "dark backdrop, background model off": (comps, dataclasses.replace(cfg, background=0.0)),
         "dark backdrop, background model on": (comps, cfg),
     }
     for name, (queries, c) in runs.items():

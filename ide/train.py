@@ -72,7 +72,7 @@ def train_step(
     losses: dict[str, torch.Tensor] = {}
     with amp():
         fake = g(x)
-    cond = x if condition else None
+    cond = condition_input(x, y.shape[-2:]) if condition else None  # once for the three D calls
     if d is not None:
         d.requires_grad_(True)
         opt_d.zero_grad(set_to_none=True)
@@ -103,13 +103,15 @@ def train_step(
     return {k: float(v.detach()) for k, v in losses.items()}
 
 
-def discriminator_input(sketch: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-    """sketch [B,1,c,c]; x None → sketch, or the generator input [B,C,c/s,c/s] → [B,1+C,c,c]: the
-    sketch with x bilinearly resized to its size stacked behind it (the conditional GAN's pair)."""
-    if x is None:
-        return sketch
-    up = F.interpolate(x, size=sketch.shape[-2:], mode="bilinear", align_corners=False)
-    return torch.cat([sketch, up.to(sketch.dtype)], 1)
+def condition_input(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The generator input [B,C,c/s,c/s] bilinearly resized to the sketch's size → [B,C,c,c]."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def discriminator_input(sketch: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    """sketch [B,1,c,c]; cond None → sketch, or `condition_input` [B,C,c,c] → [B,1+C,c,c]: the
+    sketch with its resized input stacked behind it (the conditional GAN's pair)."""
+    return sketch if cond is None else torch.cat([sketch, cond.to(sketch.dtype)], 1)
 
 
 def _check_finite(losses: dict[str, torch.Tensor]) -> None:
