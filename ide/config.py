@@ -98,6 +98,9 @@ class PerceptualConfig:
 class LossConfig:
     pixel: float = 0.01
     gan: float = 0.005
+    # > 0: L1 between the PatchGAN's features of the fake and of the real sketch (pix2pixHD's
+    # feature matching), mean over its layers; needs model.discriminator: patch
+    feature_match: float = 0.0
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
 
 

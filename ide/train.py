@@ -64,7 +64,10 @@ def train_step(
     With `condition` (model.disc_condition) the discriminator judges each sketch together with
     its input x (`discriminator_input`), as pix2pix's conditional GAN does.
 
-    Returns the named losses (g_pix, g_perc, g_gan, g_total, d_real, d_fake) as floats.
+    With `w.feature_match` the generator also matches the discriminator's features of the real
+    crops (`feature_match_loss`, pix2pixHD's term).
+
+    Returns the named losses (g_pix, g_perc, g_gan, g_fm, g_total, d_real, d_fake) as floats.
     Raises TrainingDiverged before any weight changes if a loss is not finite. `scaler` is the
     fp16 loss scaler (CUDA AMP); None or disabled for fp32 and bf16.
     """
@@ -93,7 +96,14 @@ def train_step(
             total = total + w.perceptual.weight * losses["g_perc"]
         if d is not None:
             # The unwrapped module: its parameters are frozen, only the generator gets gradients.
-            losses["g_gan"] = gan_loss(_unwrap(d)(discriminator_input(fake, cond)), True)
+            dd = _unwrap(d)
+            if w.feature_match > 0:
+                *feats, logits = dd.features(discriminator_input(fake, cond))
+                losses["g_fm"] = feature_match_loss(feats, dd, discriminator_input(y, cond))
+                total = total + w.feature_match * losses["g_fm"]
+            else:
+                logits = dd(discriminator_input(fake, cond))
+            losses["g_gan"] = gan_loss(logits, True)
             total = total + w.gan * losses["g_gan"]
     losses["g_total"] = total
     _check_finite(losses)
@@ -101,6 +111,17 @@ def train_step(
     scaler.step(opt_g)
     scaler.update()
     return {k: float(v.detach()) for k, v in losses.items()}
+
+
+def feature_match_loss(fake_feats: list[torch.Tensor], d: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean over the PatchGAN's layers of L1(fake features, real features), in fp32.
+
+    fake_feats: `d.features(fake)` without the logits; real: the real sketches as the
+    discriminator takes them. The real side is a fixed target (no gradient)."""
+    with torch.no_grad():
+        real_feats = d.features(real)[:-1]
+    terms = [F.l1_loss(a.float(), b.float()) for a, b in zip(fake_feats, real_feats, strict=True)]
+    return torch.stack(terms).mean()
 
 
 def condition_input(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -195,12 +216,15 @@ def train(cfg: Config, resume: bool = False) -> Path:
         raise UserError(f"train.batch_size {t.batch_size} must be divisible by the {info.world} processes")
     if not 0.0 <= t.ema < 1.0:
         raise UserError(f"config key 'train.ema' must be in [0, 1) (0: off, e.g. 0.999), got {t.ema}")
+    if cfg.loss.feature_match > 0 and cfg.model.discriminator != "patch":
+        raise UserError("config key 'loss.feature_match' needs model.discriminator: patch (or set it to 0)")
     run = _run_dir(cfg, resume)
     data = prepare_data(cfg, info)
 
     torch.manual_seed(t.seed)
     g = build_generator(cfg.model).to(device)
-    d = build_discriminator(cfg.model).to(device) if cfg.loss.gan > 0 else None
+    use_d = cfg.loss.gan > 0 or cfg.loss.feature_match > 0
+    d = build_discriminator(cfg.model).to(device) if use_d else None
     p = cfg.loss.perceptual
     perceptual = None
     if p.weight > 0 and p.weights != "none":

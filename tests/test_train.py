@@ -17,7 +17,7 @@ from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss
 from ide.models import build_discriminator, build_generator
-from ide.train import TrainingDiverged, train, train_step
+from ide.train import TrainingDiverged, feature_match_loss, train, train_step
 
 TINY = [
     "data.root=synthetic",
@@ -88,6 +88,30 @@ def test_conditional_discriminator_judges_sketch_with_its_input(tmp_path):
     assert torch.equal(seen[0][:, :1], y) and torch.equal(seen[1][:, :1], seen[2][:, :1])
     up = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
     assert all(torch.allclose(t[:, 1:], up) for t in seen)
+
+
+def test_feature_matching_alone_moves_the_generator_toward_the_real_features(tmp_path):
+    cfg = tiny_cfg(tmp_path, "loss.pixel=0", "loss.gan=0", "loss.feature_match=1")
+    torch.manual_seed(0)
+    g, d = build_generator(cfg.model), build_discriminator(cfg.model)
+    x, y = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 32, 32)
+    d.eval()  # BatchNorm on running stats: the features of a batch do not depend on the other batch
+    with torch.no_grad():
+        feats = d.features(y)
+    assert len(feats) == cfg.model.patch_layers + 2 and torch.equal(feats[-1], d(y))
+    assert float(feature_match_loss(feats[:-1], d, y)) == 0.0
+    d.train()
+    g0 = [p.detach().clone() for p in g.parameters()]
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    losses = train_step(g, d, None, opt_g, opt_d, x, y, cfg.loss, contextlib.nullcontext)
+    assert losses["g_fm"] > 0 and losses["g_total"] == pytest.approx(losses["g_fm"])
+    assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters()))
+
+
+def test_feature_matching_needs_the_patch_discriminator(tmp_path):
+    cfg = tiny_cfg(tmp_path, "loss.feature_match=1", "model.discriminator=vgg128")
+    with pytest.raises(UserError, match="loss.feature_match"):
+        train(cfg)
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])

@@ -73,3 +73,13 @@ class PatchDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, C, H, W] → logits [B, 1, h, w]."""
         return self.net(x)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: [B, C, H, W] → the activation after each LeakyReLU (n_layers + 1 maps, coarser and
+        wider down the net), then the logits [B, 1, h, w] last: for the feature-matching loss."""
+        out = []
+        for layer in self.net:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return [*out, x]
