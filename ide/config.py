@@ -59,6 +59,9 @@ class ModelConfig:
     reduced: int = 16
     attn_relu: bool = True  # the original's ReLU before the spatial-attention sigmoid
     photo_condition: bool = False  # also feed the (gray) photo to the generator
+    # the generator takes full-resolution inputs and folds each scale x scale block into channels
+    # (pixel unshuffle) instead of seeing a downscaled copy; its skip is then the coarse sketch
+    space_to_depth: bool = False
     discriminator: str = "vgg128"  # vgg128 | patch
     disc_channels: int = 64  # base width of the discriminator
     patch_layers: int = 3  # strided layers of the PatchGAN discriminator (3: 70x70 receptive field)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
 from ide.data.stage2 import make_inputs
-from ide.models import build_generator
+from ide.models import build_generator, input_scale
 from ide.pgm.background import photos_gray
 from ide.pgm.synthesis import coarse_sketches
 from ide.precision import autocast, resolve_device, to_layout
@@ -122,7 +122,7 @@ class Synthesizer:
         """Stage 2 on uint8 [N,H,W] coarse sketches; `photos` (RGB, gray, or `photo_gray`'s output)
         are used when the model is photo-conditioned, through the same background model as stage 1."""
         gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
-        inputs = make_inputs(coarse, gray, self.cfg.model.scale)
+        inputs = make_inputs(coarse, gray, input_scale(self.cfg.model))
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
         )

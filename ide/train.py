@@ -31,7 +31,7 @@ from ide.distributed import DistInfo, barrier, init_from_env
 from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss, gan_loss, pixel_loss
-from ide.models import build_discriminator, build_generator
+from ide.models import build_discriminator, build_generator, input_scale
 from ide.pgm.background import photos_gray
 from ide.pgm.cache import cached_coarse
 from ide.pipeline import image_grid, refine, score_arrays
@@ -170,10 +170,12 @@ def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
     # The photo channel and the checkpoint's bank: gray, through the background model when it is on
     # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
     gray = photos_gray(split.photos, cfg.stage1.background)
-    inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, cfg.model.scale)
+    inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, input_scale(cfg.model))
     targets = to_target(split.sketches)
     t = cfg.train
-    crops = PairedCrops(inputs[fit], targets[fit], cfg.model.scale, t.crop, t.hflip, t.vflip, t.transpose)
+    crops = PairedCrops(
+        inputs[fit], targets[fit], input_scale(cfg.model), t.crop, t.hflip, t.vflip, t.transpose
+    )
     bank = {
         "bank_ids": list(split.ids),
         "bank_photos": torch.from_numpy(gray),

@@ -13,11 +13,8 @@ from ide.data.synthetic import write_dataset
 from ide.train import train
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("inf")
-    root = tmp / "data"
-    write_dataset(root, 8, 2, seed=0)
+def _tiny_train(tmp, root, *extra: str):
+    """Two steps of the tiny recipe on the synthetic folder `root`; the best.pt path."""
     cfg = load_config(
         None,
         [
@@ -28,10 +25,18 @@ def tiny_run(tmp_path_factory):
             "train.iterations=2",
             "eval.every=2",
             "train.save_every=2",
+            *extra,
         ],
     )
-    run = train(cfg)
-    return root, run / "checkpoints" / "best.pt"
+    return train(cfg) / "checkpoints" / "best.pt"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("inf")
+    root = tmp / "data"
+    write_dataset(root, 8, 2, seed=0)
+    return root, _tiny_train(tmp, root)
 
 
 def _ide_test(ckpt, out, coarse_out, *extra: str) -> int:
@@ -50,6 +55,15 @@ def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
     assert sorted(p.stem for p in (tmp_path / "coarse").glob("*.png")) == pngs
     assert read_image(out / f"{pngs[0]}.png").shape == (250, 200)
     assert read_image(out / "grid.png").shape[1] > 4 * 200
+
+
+def test_space_to_depth_checkpoint_synthesizes_full_size_sketches(tiny_run, tmp_path):
+    root, _ = tiny_run
+    extra = ["model.photo_condition=true", "model.space_to_depth=true", "train.name=s2d"]
+    ckpt = _tiny_train(tmp_path, root, *extra)
+    out = tmp_path / "out"
+    assert _ide_test(ckpt, out, tmp_path / "coarse", "--set", f"data.root={root}") == 0
+    assert read_image(next(out.glob("*_*.png"))).shape == (250, 200)
 
 
 def test_photo_folder_skips_bad_files(tiny_run, tmp_path, capsys):

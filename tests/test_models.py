@@ -190,3 +190,20 @@ def test_fp32_on_cpu_runs_layer_in_fp32_under_autocast():
         assert conv(x).dtype == torch.bfloat16
         assert precision.fp32_on_cpu(conv, x.bfloat16()).dtype == torch.float32
     assert precision.grad_scaler(torch.device("cpu"), "fp32").is_enabled() is False
+
+
+@pytest.mark.parametrize("size", [(32, 28), (41, 35)])  # the body needs >= 13 px
+def test_space_to_depth_generator_keeps_size_and_sees_every_pixel(size):
+    cfg = ModelConfig(n_fam=1, photo_condition=True, space_to_depth=True)
+    g = build_generator(cfg).eval()
+    assert g.head.in_channels == 2 * 4  # (sketch, photo) x a 2x2 block
+    x = torch.rand(1, 2, *size)
+    y = g(x)
+    assert y.shape == (1, 1, *size)
+    x2 = x.clone()
+    x2[0, 1, 3, 5] += 0.5  # one photo pixel at an odd column: a downscaled input would blur it away
+    assert (g(x2) - y)[0, 0, 3, 5].abs() > 0
+    with torch.no_grad():  # no residual: the skip is the full-resolution coarse sketch itself
+        g.tail3_scale.scale.zero_()
+        g.tail5_scale.scale.zero_()
+    torch.testing.assert_close(g(x), x[:, :1])

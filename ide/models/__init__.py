@@ -12,7 +12,7 @@ from ide.models.generator import MLANet
 from ide.models.mab import MAB
 
 __all__ = ["FAM", "MAB", "MLANet", "PatchDiscriminator", "VGGDiscriminator"]
-__all__ += ["build_discriminator", "build_generator", "generator_in_channels"]
+__all__ += ["build_discriminator", "build_generator", "generator_in_channels", "input_scale"]
 
 
 def generator_in_channels(cfg: ModelConfig) -> int:
@@ -30,7 +30,14 @@ def build_generator(cfg: ModelConfig) -> MLANet:
         reduced=cfg.reduced,
         scale=cfg.scale,
         attn_relu=cfg.attn_relu,
+        space_to_depth=cfg.space_to_depth,
     )
+
+
+def input_scale(cfg: ModelConfig) -> int:
+    """How much smaller than the sketch the generator's input is: `model.scale`, or 1 when the
+    generator unshuffles full-resolution inputs itself (`model.space_to_depth`)."""
+    return 1 if cfg.space_to_depth else cfg.scale
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
