@@ -69,26 +69,20 @@ class MLANet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, in_channels, H, W] in [0, 1] → [B, out_channels, scale·H, scale·W], ~[0, 1] (unclamped);
         [B, out_channels, H, W] with `space_to_depth`."""
-        if self.space_to_depth:
-            return self._forward_unshuffled(x)
-        feat = self.body(self.head(x))
+        s, (h, w) = self.scale, x.shape[-2:]
+        inp = x
+        if self.space_to_depth:  # edge-pad to a multiple of s, then fold s x s blocks into channels
+            pad = (0, -w % s, 0, -h % s)
+            inp = F.pixel_unshuffle(F.pad(x, pad, mode="replicate") if any(pad) else x, s)
+        feat = self.body(self.head(inp))
         # pixel_shuffle is linear, so shuffling the sum equals the original's sum of shuffles
         out = self.tail3_scale(self.tail3(feat)) + self.tail5_scale(self.tail5(feat))
         skip = x[:, : self.out_channels]
-        if self.scale > 1:
-            out = F.pixel_shuffle(out, self.scale)
-            skip = F.interpolate(skip, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        if self.space_to_depth:
+            out = F.pixel_shuffle(out, s)[..., :h, :w]  # the skip is the full-resolution input
+        elif s > 1:
+            out = F.pixel_shuffle(out, s)
+            skip = F.interpolate(skip, scale_factor=s, mode="bicubic", align_corners=False)
         # the sum in the input's precision: a bf16 skip would be off by up to half a gray level
         dtype = torch.promote_types(out.dtype, x.dtype)
         return out.to(dtype) + skip.to(dtype)
-
-    def _forward_unshuffled(self, x: torch.Tensor) -> torch.Tensor:
-        """`space_to_depth`: x [B, in_channels, H, W] → [B, out_channels, H, W]."""
-        s, (h, w) = self.scale, x.shape[-2:]
-        pad = (0, -w % s, 0, -h % s)
-        xp = F.pad(x, pad, mode="replicate") if any(pad) else x
-        feat = self.body(self.head(F.pixel_unshuffle(xp, s)))
-        out = self.tail3_scale(self.tail3(feat)) + self.tail5_scale(self.tail5(feat))
-        out = F.pixel_shuffle(out, s)[..., :h, :w]
-        dtype = torch.promote_types(out.dtype, x.dtype)
-        return out.to(dtype) + x[:, : self.out_channels].to(dtype)
