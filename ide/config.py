@@ -45,6 +45,10 @@ class Stage1Config:
     background: float = 0.0  # > 0: whiten dark photo backdrops before the search, bank and queries
     # alike: GrabCut on colour photos, flood fill within ±background gray levels on gray ones
     # (ide/pgm/background.py)
+    # overlap blending: each patch's pixel (i, j) weighs (sin(π(i+½)/p)·sin(π(j+½)/p))^blend, so
+    # 0 averages the overlaps (the paper's) and large powers keep, per pixel, the patch whose
+    # centre is nearest (8: practically no averaging); ide/pgm/synthesis.py, README "Stage-1 settings"
+    blend: float = 0.0
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search
 

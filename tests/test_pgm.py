@@ -16,10 +16,10 @@ from ide.data.folders import PairedSplit, load_split
 from ide.data.io import to_gray, write_png
 from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
-from ide.pgm.grid import PatchGrid, PatchMetric, positions
+from ide.pgm.grid import PatchGrid, PatchMetric, blend_window, positions
 from ide.pgm.mwf import objective, solve_weights
-from ide.pgm.search import knn_search
-from ide.pgm.synthesis import coarse_sketches
+from ide.pgm.search import Neighbours, knn_search
+from ide.pgm.synthesis import coarse_sketches, synthesize
 
 
 def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, brightness=0.0):
@@ -231,6 +231,37 @@ def test_output_patches_are_convex_combinations_of_candidates():
     assert (v >= cand_values.min(-1) - 0).all() and (v <= cand_values.max(-1)).all()
 
 
+def test_blend_window_sums_to_one_for_power_2_at_half_step():
+    win = blend_window(10, 2.0).view(10, 10)
+    quarter = win[:5, :5] + win[5:, :5] + win[:5, 5:] + win[5:, 5:]  # the 4 patches over a pixel
+    torch.testing.assert_close(quarter, torch.ones(5, 5, dtype=torch.float64))
+    assert (blend_window(10, 0.0) == 1).all()
+    assert blend_window(10, 8.0).argmax() in (44, 45, 54, 55)  # the centre
+
+
+@pytest.mark.parametrize("power", [0.0, 3.0, 32.0])
+def test_synthesis_blends_overlaps_with_the_window(power):
+    """K = 1 and constant candidate sketches: the output is Σ window · value / Σ window, by loops."""
+    h, w, p, step = 17, 13, 6, 3
+    grid = PatchGrid(h, w, p, step)
+    values = (torch.arange(grid.count) * 37 % 256).to(torch.uint8)  # one sketch value per patch
+    bank_s = values[:, None, None].expand(grid.count, h, w).contiguous()
+    bank_p = torch.zeros_like(bank_s)
+    tops = [(y, x) for y in grid.ys for x in grid.xs]  # grid order
+    index = torch.tensor([[[q * h * w + y * w + x] for q, (y, x) in enumerate(tops)]])  # [1, P, 1]
+    nbrs = Neighbours(index=index, dist=torch.zeros(index.shape, dtype=torch.float64), widened=0)
+    cfg = Stage1Config(patch=p, step=step, k=1, blend=power, device="cpu")
+    out = synthesize(bank_p, bank_s, torch.zeros(1, h, w, dtype=torch.uint8), nbrs, grid, cfg)[0]
+    win = blend_window(p, power).view(p, p)
+    total, weight = torch.zeros(h, w, dtype=torch.float64), torch.zeros(h, w, dtype=torch.float64)
+    for q, (y, x) in enumerate(tops):
+        total[y : y + p, x : x + p] += win * float(values[q])
+        weight[y : y + p, x : x + p] += win
+    torch.testing.assert_close(out, (total / weight).round().to(torch.uint8), atol=0, rtol=0)
+    if power == 32.0:  # pixels nearer one patch's centre than any other's take its value alone
+        assert out[8, 5] == values[tops.index((6, 3))] and out[5, 8] == values[tops.index((3, 6))]
+
+
 def test_leave_one_out_and_determinism():
     rng = np.random.default_rng(4)
     n, h, w = 5, 30, 24
@@ -258,6 +289,8 @@ def test_user_errors():
     cfg = Stage1Config(patch=6, step=3, search=2, k=4, device="cpu")
     with pytest.raises(UserError, match="aligned|align"):
         coarse_sketches(bank, bank, bank[:, :20], cfg, progress=False)
+    with pytest.raises(UserError, match="stage1.blend"):
+        coarse_sketches(bank, bank, bank, dataclasses.replace(cfg, blend=-1.0), progress=False)
     with pytest.raises(UserError, match="stage1.k"):
         coarse_sketches(bank, bank, bank, dataclasses.replace(cfg, k=3 * 9 + 1), progress=False)
     with pytest.raises(UserError, match="stage1.norm"):

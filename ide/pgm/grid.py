@@ -1,4 +1,4 @@
-"""The patch grid of stage 1: positions, pixel indices, photometric normalisation, average blending.
+"""The patch grid of stage 1: positions, pixel indices, photometric normalisation, overlap blending.
 
 Patches are `patch`x`patch` squares whose top-left corners lie every `step` pixels; the last row
 and column are placed flush with the border, so every pixel is covered. A patch is handled as a
@@ -7,6 +7,7 @@ flat vector of d = patch² pixels in row-major order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -101,13 +102,29 @@ class PatchGrid:
         flat = images.reshape(images.shape[0], -1)
         return flat[:, self.pixel_index(images.device)]
 
-    def blend(self, patches: torch.Tensor) -> torch.Tensor:
-        """Average overlapping patches into images. float [B, P, d] → float [B, H, W]."""
+    def blend(self, patches: torch.Tensor, power: float = 0.0) -> torch.Tensor:
+        """Overlapping patches into images, each pixel the `blend_window`-weighted mean of the
+        patches over it (power 0: their plain average). float [B, P, d] → float64 [B, H, W]."""
         b = patches.shape[0]
         idx = self.pixel_index(patches.device).reshape(-1)
-        total = patches.new_zeros(b, self.height * self.width).index_add_(1, idx, patches.reshape(b, -1))
-        count = patches.new_zeros(self.height * self.width).index_add_(0, idx, patches.new_ones(idx.numel()))
-        return (total / count).reshape(b, self.height, self.width)
+        win = blend_window(self.patch, power, patches.device)
+        total = patches.new_zeros(b, self.height * self.width, dtype=torch.float64).index_add_(
+            1, idx, (patches.to(torch.float64) * win).reshape(b, -1)
+        )
+        weight = win.new_zeros(self.height * self.width).index_add_(0, idx, win.repeat(self.count))
+        return (total / weight).reshape(b, self.height, self.width)
+
+
+def blend_window(patch: int, power: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Blending weight of each pixel of a patch: float64 [patch·patch], row-major, in (0, 1].
+
+    (sin(π(i+½)/p)·sin(π(j+½)/p))^power: 1 everywhere for power 0 (plain averaging); for power 2
+    and step p/2 the windows of overlapping patches sum to 1 (sin² + cos²); as the power grows,
+    each pixel takes its value from the patch whose window weighs most there, the one whose centre
+    is nearest (float64 keeps the smallest weights representable up to power 32 for patches ≤ 32).
+    """
+    v = torch.sin(math.pi * (torch.arange(patch, dtype=torch.float64, device=device) + 0.5) / patch)
+    return (v[:, None] * v[None, :]).pow(power).reshape(-1)
 
 
 def integer_gram(a: torch.Tensor, b: torch.Tensor, bound: float) -> torch.Tensor:

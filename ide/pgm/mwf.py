@@ -89,7 +89,11 @@ def _pg(
     """Projected gradient on w^T H w - 2 lin^T w over the simplex; step ≤ 1/λ_max(H), shape [..., 1]."""
     y, prev, t = w, w, 1.0
     for _ in range(steps):
-        new = project_simplex(y - step * (_matvec(h, y) - lin))
+        grad = _matvec(h, y) - lin
+        # The projection ignores a common shift of all K entries, so step along the centred
+        # gradient only: the same iterate, without a large common part that would swamp w in
+        # float32 (with K = 1, or identical candidates, the step bound can be ~1e12).
+        new = project_simplex(y - step * (grad - grad.mean(-1, keepdim=True)))
         if accelerate:  # FISTA momentum (only for the independent start; BCD steps stay monotone)
             t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
             y = new + ((t - 1.0) / t_next) * (new - prev)

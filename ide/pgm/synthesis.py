@@ -16,6 +16,7 @@ from ide.pgm.mwf import solve_weights
 from ide.pgm.search import Neighbours, knn_search, min_candidates
 
 SOLVE_BATCH = 16  # photos per weight solve (~15 MB of candidate patches per photo for CUFS)
+MAX_BLEND = 32.0  # largest stage1.blend (the window's smallest weights stay far above float64's range)
 
 
 def metric_of(cfg: Stage1Config) -> PatchMetric:
@@ -61,6 +62,11 @@ def _check(
             "(width x height); align them to the bank's size first (ide align)"
         )
     metric_of(cfg)  # validates norm, floor, brightness
+    if not 0.0 <= cfg.blend <= MAX_BLEND:
+        raise UserError(
+            f"config key 'stage1.blend' is {cfg.blend}; choose a power in [0, {MAX_BLEND:g}] "
+            "(0 averages the overlaps, 8 keeps each pixel from its nearest patch centre)"
+        )
     if cfg.search < 0 or cfg.k < 1 or cfg.batch < 1:
         raise UserError(
             f"stage1.search must be >= 0, stage1.k and stage1.batch >= 1 (got {cfg.search}, "
@@ -90,7 +96,11 @@ def synthesize(
     cfg: Stage1Config,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W]."""
+    """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W].
+
+    Each output pixel is the `grid.blend_window`-weighted mean of the sketch patches over it (a
+    convex combination of candidate sketch pixels).
+    """
     dev = photos.device
     metric = metric_of(cfg)
     order, blocks = grid.colour_order()
@@ -114,14 +124,9 @@ def synthesize(
         del cand_photo
         cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
         wts = solve_weights(gram, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
-        z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d]
-        total = z.new_zeros(grid.height * w, z.shape[1]).index_add_(
-            0, pix.reshape(-1), z.transpose(1, 2).reshape(-1, z.shape[1])
-        )
-        count = z.new_zeros(grid.height * w).index_add_(0, pix.reshape(-1), z.new_ones(pix.numel()))
-        out[sl] = (
-            (total / count[:, None]).round_().clamp_(0, 255).to(torch.uint8).T.reshape(-1, grid.height, w)
-        )
+        z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d], patches in colour order
+        patches = torch.empty_like(z).index_copy_(0, order, z).transpose(0, 1)  # [B, P, d], grid order
+        out[sl] = grid.blend(patches, cfg.blend).round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
