@@ -440,3 +440,14 @@ def test_background_model_keeps_long_hair_that_reaches_the_photo_sides():
     gray = to_gray(rgb)
     inner_hair = binary_erosion(hair, iterations=3)
     assert (np.abs(out[inner_hair].astype(int) - gray[inner_hair]) <= 3).mean() > 0.95
+
+
+def test_identical_flat_candidates_keep_their_value():
+    """White backdrops: every candidate equal, so the step bound is huge (~1e12); a step along the
+    gradient's common part once lost the weights in float32 and painted gray or black patches."""
+    n, h, w = 12, 40, 40
+    bank = np.full((n, h, w), 250, np.uint8)
+    sketches = np.full((n, h, w), 255, np.uint8)
+    cfg = Stage1Config(patch=10, step=5, search=2, k=8, lam=1.0, iters=10, brightness=0.1, device="cpu")
+    out = coarse_sketches(bank, sketches, bank[:2], cfg, exclude=[0, 1], progress=False)
+    assert (out == 255).all()
