@@ -4,7 +4,7 @@ Reads `ide metrics --json` files (which hold the per-image scores) and writes tw
 numbers only (no face images):
 
     python bench/plot_results.py --title "CUFS test (338)" --out imgs/results_cufs \
-        "stage 1=results/cufs/stage1.json" "stage 1+2=results/cufs/refined.json" \
+        "stage 1=results/cufs/stage1_blend8.json" "stage 1+2=results/cufs/refined.json" \
         "SCA-GAN=results/cufs/sca-gan.json"
 
 → imgs/results_cufs_bars.png, imgs/results_cufs_hist.png
