@@ -16,8 +16,9 @@ from ide.data.folders import PairedSplit
 from ide.pgm.synthesis import coarse_sketches
 
 # Bump when stage 1 changes its results for the same data and settings (old files are then ignored).
-ALGORITHM_VERSION = 6  # 3: flat ties by offset from the query (K different photos); 5: GrabCut backdrops;
-# 6: GrabCut started from the backdrop colour (long hair no longer certain backdrop)
+ALGORITHM_VERSION = 7  # 3: flat ties by offset from the query (K different photos); 5: GrabCut backdrops;
+# 6: GrabCut started from the backdrop colour (long hair no longer certain backdrop); 7: MWF steps
+# along the centred gradient (identical candidates no longer lose their weights in float32)
 # Settings that change how fast, not what: left out of the key so a GPU run reuses a CPU run's cache.
 NOT_IN_KEY = ("device", "batch")
 
