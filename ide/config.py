@@ -108,6 +108,9 @@ class LossConfig:
     # > 0: L1 between the PatchGAN's features of the fake and of the real sketch (pix2pixHD's
     # feature matching), mean over its layers; needs model.discriminator: patch
     feature_match: float = 0.0
+    # > 0: 1 - FSIM of each output crop against its target (the evaluation metric as a loss,
+    # phase congruency and gradient similarity made differentiable); beyond the paper
+    fsim: float = 0.0
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
 
 

@@ -1,4 +1,4 @@
-"""Stage-2 losses: pixel L1, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
+"""Stage-2 losses: pixel L1, 1 - FSIM, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
 
 Images are [B, C, H, W] in [0, 1] (C = 1 for sketches; repeated to 3 channels for VGG).
 Nothing here downloads: VGG19 weights come from torchvision's cache folder or a given file.
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ide.errors import UserError
+from ide.metrics.fsim import fsim_differentiable
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1) checkpoint name
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
@@ -25,6 +26,14 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 def pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error (L1), computed in fp32; both [B, C, H, W] in [0, 1]."""
     return F.l1_loss(pred.float(), target.float())
+
+
+def fsim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean FSIM of [B, 1, H, W] crops in [0, 1] (`fsim_differentiable` on them x 255), fp32.
+
+    Runs outside autocast: the phase-congruency FFTs need fp32."""
+    with torch.autocast(pred.device.type, enabled=False):
+        return 1 - fsim_differentiable(pred.float() * 255, target.float() * 255).mean()
 
 
 def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:

@@ -30,7 +30,7 @@ from ide.data.stage2 import PairedCrops, make_inputs, to_target
 from ide.distributed import DistInfo, barrier, init_from_env
 from ide.ema import EMA
 from ide.errors import UserError
-from ide.losses import PerceptualLoss, gan_loss, pixel_loss
+from ide.losses import PerceptualLoss, fsim_loss, gan_loss, pixel_loss
 from ide.models import build_discriminator, build_generator, input_scale
 from ide.pgm.background import photos_gray
 from ide.pgm.cache import cached_coarse
@@ -67,7 +67,9 @@ def train_step(
     With `w.feature_match` the generator also matches the discriminator's features of the real
     crops (`feature_match_loss`, pix2pixHD's term).
 
-    Returns the named losses (g_pix, g_perc, g_gan, g_fm, g_total, d_real, d_fake) as floats.
+    With `w.fsim` the generator also minimises 1 - FSIM of its crops (`fsim_loss`).
+
+    Returns the named losses (g_pix, g_fsim, g_perc, g_gan, g_fm, g_total, d_real, d_fake) as floats.
     Raises TrainingDiverged before any weight changes if a loss is not finite. `scaler` is the
     fp16 loss scaler (CUDA AMP); None or disabled for fp32 and bf16.
     """
@@ -91,6 +93,9 @@ def train_step(
     with amp():
         losses["g_pix"] = pixel_loss(fake.float(), y)
         total = w.pixel * losses["g_pix"]
+        if w.fsim > 0:
+            losses["g_fsim"] = fsim_loss(fake, y)
+            total = total + w.fsim * losses["g_fsim"]
         if perceptual is not None:
             losses["g_perc"] = perceptual(fake, y)
             total = total + w.perceptual.weight * losses["g_perc"]

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ide.errors import UserError
-from ide.losses import PerceptualLoss, gan_loss, pixel_loss, vgg19_features, vgg19_layer_names
+from ide.losses import PerceptualLoss, fsim_loss, gan_loss, pixel_loss, vgg19_features, vgg19_layer_names
+from ide.metrics import fsim_batch
 
 
 def test_pixel_and_gan_loss_values():
@@ -28,6 +29,40 @@ def test_pixel_and_gan_loss_values():
     assert gan_loss(logits, real=False).item() == pytest.approx(expected_fake, rel=1e-5)
     assert gan_loss(torch.full((2, 1), 30.0), real=True).item() < 1e-6
     assert gan_loss(torch.zeros(2, 1, dtype=torch.bfloat16), real=True).dtype == torch.float32
+
+
+def _blobs(seed: int, n: int = 4, size: int = 64) -> torch.Tensor:
+    """[n, 1, size, size] in [0, 1]: smoothed noise, so it has edges at several scales."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, size // 8, size // 8, generator=g)
+    return torch.nn.functional.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_fsim_loss_is_one_minus_the_metric_and_has_gradients():
+    pred, target = _blobs(0), _blobs(1)
+    metric = fsim_batch(pred * 255, target * 255).mean().item()
+    pred.requires_grad_(True)
+    loss = fsim_loss(pred, target)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(1 - metric, abs=1e-4)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    # Flat crops (white backdrops): every magnitude is 0, where a plain hypot's gradient is NaN.
+    flat = torch.ones(2, 1, 32, 32, requires_grad=True)
+    fsim_loss(flat, torch.ones(2, 1, 32, 32)).backward()
+    assert torch.isfinite(flat.grad).all()
+
+
+def test_descending_the_fsim_loss_raises_the_metric():
+    pred, target = _blobs(2).requires_grad_(True), _blobs(3)
+    before = fsim_batch(pred.detach() * 255, target * 255).mean().item()
+    opt = torch.optim.Adam([pred], lr=0.01)
+    for _ in range(30):
+        opt.zero_grad()
+        fsim_loss(pred, target).backward()
+        opt.step()
+    after = fsim_batch(pred.detach().clamp(0, 1) * 255, target * 255).mean().item()
+    assert after > before + 0.05
 
 
 def test_vgg19_layout_matches_torchvision_indices():

@@ -108,6 +108,18 @@ def test_feature_matching_alone_moves_the_generator_toward_the_real_features(tmp
     assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters()))
 
 
+def test_fsim_loss_term_in_the_training_step(tmp_path):
+    cfg = tiny_cfg(tmp_path, "loss.pixel=0", "loss.gan=0", "loss.fsim=1")
+    torch.manual_seed(0)
+    g = build_generator(cfg.model)
+    x, y = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 32, 32)
+    g0 = [p.detach().clone() for p in g.parameters()]
+    opt_g = torch.optim.Adam(g.parameters(), 1e-3)
+    losses = train_step(g, None, None, opt_g, None, x, y, cfg.loss, contextlib.nullcontext)
+    assert 0 < losses["g_fsim"] < 1 and losses["g_total"] == pytest.approx(losses["g_fsim"])
+    assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters()))
+
+
 def test_feature_matching_needs_the_patch_discriminator(tmp_path):
     cfg = tiny_cfg(tmp_path, "loss.feature_match=1", "model.discriminator=vgg128")
     with pytest.raises(UserError, match="loss.feature_match"):
