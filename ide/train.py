@@ -223,6 +223,9 @@ def train(cfg: Config, resume: bool = False) -> Path:
         raise UserError(f"train.batch_size {t.batch_size} must be divisible by the {info.world} processes")
     if not 0.0 <= t.ema < 1.0:
         raise UserError(f"config key 'train.ema' must be in [0, 1) (0: off, e.g. 0.999), got {t.ema}")
+    for key in ("pixel", "gan", "feature_match", "fsim"):
+        if getattr(cfg.loss, key) < 0:
+            raise UserError(f"config key 'loss.{key}' must be >= 0 (0: off), got {getattr(cfg.loss, key)}")
     if cfg.loss.feature_match > 0 and cfg.model.discriminator != "patch":
         raise UserError("config key 'loss.feature_match' needs model.discriminator: patch (or set it to 0)")
     run = _run_dir(cfg, resume)

@@ -120,6 +120,11 @@ def test_fsim_loss_term_in_the_training_step(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters()))
 
 
+def test_negative_loss_weight_names_the_key(tmp_path):
+    with pytest.raises(UserError, match="loss.fsim"):
+        train(tiny_cfg(tmp_path, "loss.fsim=-1"))
+
+
 def test_feature_matching_needs_the_patch_discriminator(tmp_path):
     cfg = tiny_cfg(tmp_path, "loss.feature_match=1", "model.discriminator=vgg128")
     with pytest.raises(UserError, match="loss.feature_match"):
