@@ -111,6 +111,7 @@ class LossConfig:
     # > 0: 1 - FSIM of each output crop against its target (the evaluation metric as a loss,
     # phase congruency and gradient similarity made differentiable); beyond the paper
     fsim: float = 0.0
+    gradient: float = 0.0  # > 0: L1 between the forward differences of output and target
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
 
 

@@ -1,4 +1,4 @@
-"""Stage-2 losses: pixel L1, 1 - FSIM, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
+"""Stage-2 losses: pixel L1, gradient L1, 1 - FSIM, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
 
 Images are [B, C, H, W] in [0, 1] (C = 1 for sketches; repeated to 3 channels for VGG).
 Nothing here downloads: VGG19 weights come from torchvision's cache folder or a given file.
@@ -26,6 +26,16 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 def pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error (L1), computed in fp32; both [B, C, H, W] in [0, 1]."""
     return F.l1_loss(pred.float(), target.float())
+
+
+def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical forward differences of pred and target, fp32.
+
+    [B, C, H, W] in [0, 1] → scalar: the edge term of image restoration, here to keep strokes sharp."""
+    p, t = pred.float(), target.float()
+    dx = F.l1_loss(p[..., :, 1:] - p[..., :, :-1], t[..., :, 1:] - t[..., :, :-1])
+    dy = F.l1_loss(p[..., 1:, :] - p[..., :-1, :], t[..., 1:, :] - t[..., :-1, :])
+    return (dx + dy) / 2
 
 
 def fsim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

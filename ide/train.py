@@ -30,7 +30,7 @@ from ide.data.stage2 import PairedCrops, make_inputs, to_target
 from ide.distributed import DistInfo, barrier, init_from_env
 from ide.ema import EMA
 from ide.errors import UserError
-from ide.losses import PerceptualLoss, fsim_loss, gan_loss, pixel_loss
+from ide.losses import PerceptualLoss, fsim_loss, gan_loss, gradient_loss, pixel_loss
 from ide.models import build_discriminator, build_generator, input_scale
 from ide.pgm.background import photos_gray
 from ide.pgm.cache import cached_coarse
@@ -69,7 +69,9 @@ def train_step(
 
     With `w.fsim` the generator also minimises 1 - FSIM of its crops (`fsim_loss`).
 
-    Returns the named losses (g_pix, g_fsim, g_perc, g_gan, g_fm, g_total, d_real, d_fake) as floats.
+    With `w.gradient` it also matches the target's forward differences (`gradient_loss`).
+
+    Returns the named losses (g_pix, g_grad, g_fsim, g_perc, g_gan, g_fm, g_total, d_real, d_fake) as floats.
     Raises TrainingDiverged before any weight changes if a loss is not finite. `scaler` is the
     fp16 loss scaler (CUDA AMP); None or disabled for fp32 and bf16.
     """
@@ -93,6 +95,9 @@ def train_step(
     with amp():
         losses["g_pix"] = pixel_loss(fake.float(), y)
         total = w.pixel * losses["g_pix"]
+        if w.gradient > 0:
+            losses["g_grad"] = gradient_loss(fake, y)
+            total = total + w.gradient * losses["g_grad"]
         if w.fsim > 0:
             losses["g_fsim"] = fsim_loss(fake, y)
             total = total + w.fsim * losses["g_fsim"]
@@ -223,7 +228,7 @@ def train(cfg: Config, resume: bool = False) -> Path:
         raise UserError(f"train.batch_size {t.batch_size} must be divisible by the {info.world} processes")
     if not 0.0 <= t.ema < 1.0:
         raise UserError(f"config key 'train.ema' must be in [0, 1) (0: off, e.g. 0.999), got {t.ema}")
-    for key in ("pixel", "gan", "feature_match", "fsim"):
+    for key in ("pixel", "gan", "feature_match", "fsim", "gradient"):
         if getattr(cfg.loss, key) < 0:
             raise UserError(f"config key 'loss.{key}' must be >= 0 (0: off), got {getattr(cfg.loss, key)}")
     if cfg.loss.feature_match > 0 and cfg.model.discriminator != "patch":

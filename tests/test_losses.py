@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from ide.errors import UserError
-from ide.losses import PerceptualLoss, fsim_loss, gan_loss, pixel_loss, vgg19_features, vgg19_layer_names
+from ide.losses import (
+    PerceptualLoss,
+    fsim_loss,
+    gan_loss,
+    gradient_loss,
+    pixel_loss,
+    vgg19_features,
+    vgg19_layer_names,
+)
 from ide.metrics import fsim_batch
 
 
@@ -29,6 +37,15 @@ def test_pixel_and_gan_loss_values():
     assert gan_loss(logits, real=False).item() == pytest.approx(expected_fake, rel=1e-5)
     assert gan_loss(torch.full((2, 1), 30.0), real=True).item() < 1e-6
     assert gan_loss(torch.zeros(2, 1, dtype=torch.bfloat16), real=True).dtype == torch.float32
+
+
+def test_gradient_loss_compares_differences_not_levels():
+    a = torch.tensor([[0.0, 0.5, 1.0], [0.0, 0.5, 1.0]]).view(1, 1, 2, 3)
+    assert gradient_loss(a + 0.25, a).item() == 0.0  # a constant shift has the same differences
+    flat = torch.zeros(1, 1, 2, 3)
+    # dx differs by 0.5 at each of 4 places, dy by 0 at 3: (0.5 + 0) / 2
+    assert gradient_loss(a, flat).item() == pytest.approx(0.25)
+    assert gradient_loss(a.bfloat16(), flat).dtype == torch.float32
 
 
 def _blobs(seed: int, n: int = 4, size: int = 64) -> torch.Tensor:
