@@ -70,6 +70,7 @@ class ModelConfig:
     disc_channels: int = 64  # base width of the discriminator
     patch_layers: int = 3  # strided layers of the PatchGAN discriminator (3: 70x70 receptive field)
     disc_condition: bool = False  # the discriminator also sees the generator's input (pix2pix's cGAN)
+    disc_norm: str = "batch"  # batch | spectral: the PatchGAN's normalisation (spectral: no BatchNorm)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,28 @@ def test_discriminators():
         build_discriminator(ModelConfig(discriminator="unet"))
 
 
+def test_spectral_patch_discriminator_is_lipschitz_per_layer_and_has_no_batchnorm():
+    d = build_discriminator(ModelConfig(discriminator="patch", disc_channels=8, disc_norm="spectral"))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 5 and all(parametrize.is_parametrized(c, "weight") for c in convs)
+    d.train()
+    for _ in range(30):  # power iterations run in training-mode forwards
+        d(torch.rand(2, 1, 64, 64))
+    for c in convs:  # the largest singular value of each (flattened) weight is ~1
+        sigma = torch.linalg.matrix_norm(c.weight.detach().flatten(1), ord=2)
+        assert abs(sigma.item() - 1) < 0.05
+    # the same crop gets the same logits whatever else is in the batch (no batch statistics)
+    d.eval()
+    x = torch.rand(3, 1, 64, 64)
+    assert torch.allclose(d(x)[:1], d(x[:1]), atol=1e-5)
+    assert d(x).shape == PatchDiscriminator(base=8)(x).shape
+    with pytest.raises(UserError, match="model.disc_norm"):
+        build_discriminator(ModelConfig(discriminator="patch", disc_norm="instance"))
+    with pytest.raises(UserError, match="model.disc_norm"):
+        build_discriminator(ModelConfig(disc_norm="spectral"))
+
+
 def test_resolve_device_and_precision(monkeypatch):
     cpu = torch.device("cpu")
     assert isinstance(precision.cpu_supports_bf16(), bool)

@@ -46,9 +46,15 @@ def build_discriminator(cfg: ModelConfig) -> nn.Module:
     With `model.disc_condition` it judges the sketch stacked with the generator's input, upsampled
     to the sketch's size (`train.discriminator_input`), so it takes the input's channels too.
     """
+    if cfg.disc_norm not in ("batch", "spectral"):
+        raise UserError(f"model.disc_norm '{cfg.disc_norm}' is not one of: batch, spectral")
+    if cfg.disc_norm == "spectral" and cfg.discriminator != "patch":
+        raise UserError("model.disc_norm: spectral needs model.discriminator: patch (or set it to batch)")
     channels = cfg.out_channels + (generator_in_channels(cfg) if cfg.disc_condition else 0)
     if cfg.discriminator == "vgg128":
         return VGGDiscriminator(in_channels=channels, base=cfg.disc_channels)
     if cfg.discriminator == "patch":
-        return PatchDiscriminator(in_channels=channels, base=cfg.disc_channels, n_layers=cfg.patch_layers)
+        return PatchDiscriminator(
+            in_channels=channels, base=cfg.disc_channels, n_layers=cfg.patch_layers, norm=cfg.disc_norm
+        )
     raise UserError(f"model.discriminator '{cfg.discriminator}' is not one of: vgg128, patch")
