@@ -6,7 +6,7 @@ from torch import nn
 
 from ide.config import ModelConfig
 from ide.errors import UserError
-from ide.models.discriminator import PatchDiscriminator, VGGDiscriminator
+from ide.models.discriminator import NORMS, PatchDiscriminator, VGGDiscriminator
 from ide.models.fam import FAM
 from ide.models.generator import MLANet
 from ide.models.mab import MAB
@@ -46,8 +46,8 @@ def build_discriminator(cfg: ModelConfig) -> nn.Module:
     With `model.disc_condition` it judges the sketch stacked with the generator's input, upsampled
     to the sketch's size (`train.discriminator_input`), so it takes the input's channels too.
     """
-    if cfg.disc_norm not in ("batch", "spectral"):
-        raise UserError(f"model.disc_norm '{cfg.disc_norm}' is not one of: batch, spectral")
+    if cfg.disc_norm not in NORMS:
+        raise UserError(f"model.disc_norm '{cfg.disc_norm}' is not one of: {', '.join(NORMS)}")
     if cfg.disc_norm == "spectral" and cfg.discriminator != "patch":
         raise UserError("model.disc_norm: spectral needs model.discriminator: patch (or set it to batch)")
     channels = cfg.out_channels + (generator_in_channels(cfg) if cfg.disc_condition else 0)

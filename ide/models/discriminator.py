@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+NORMS = ("batch", "spectral")  # PatchDiscriminator's `norm` (config key model.disc_norm)
+
 
 def _lrelu() -> nn.Module:
     return nn.LeakyReLU(0.2, inplace=True)
@@ -61,8 +63,8 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = 1, base: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__()
-        if norm not in ("batch", "spectral"):
-            raise ValueError(f"norm must be batch or spectral, got {norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         spectral = norm == "spectral"
 
         def conv(cin: int, cout: int, stride: int, bias: bool) -> nn.Module:
