@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -30,6 +32,9 @@ from ide.data.io import to_gray
 from ide.pgm import background
 from ide.pgm.synthesis import coarse_sketches
 from ide.pipeline import score_arrays
+
+# The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
+DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 FAMILIES = {  # RGB ranges of each backdrop family (all with a mean gray level under background.DARK)
     "blue": ((15, 50), (35, 80), (110, 190)),
@@ -74,7 +79,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/CUFS")
+    ap.add_argument("--data", default=str(DATA / "CUFS"))
     ap.add_argument("--config", default="configs/cufs_cpu.yaml", help="stage-1 settings")
     ap.add_argument("--subset", default="XM2VTS", help="training subset whose white backdrops are replaced")
     ap.add_argument("--seed", type=int, default=0)

@@ -9,7 +9,7 @@ Prints as it goes; the last line is JSON:
 {"pairs", "seconds", "cpu_seconds", "threads", "sample_pairs", "parallel_batches_s",
  "intra_op_threads_s", "threads_ratio", "fsim_float32_s", "fsim_float64_s", "float64_ratio", "loadavg"}
 
-    python bench/metrics_speed.py [--data ../shared/data] [--method SCA-GAN] [--sample 32]
+    python bench/metrics_speed.py [--data $IDE_DATA] [--method SCA-GAN] [--sample 32]
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from ide.data.io import read_image
 from ide.metrics import fsim_batch, score_batch
 from ide.metrics.folder import pair_files, score_folders, score_images
 
+# The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
+DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
 
 def _timed(fn) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
@@ -36,7 +39,7 @@ def _timed(fn) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data", help="folder holding CUFS/ and results/")
+    parser.add_argument("--data", default=str(DATA), help="folder holding CUFS/ and results/")
     parser.add_argument("--method", default="SCA-GAN", help="results/<method>/CUFS to score")
     parser.add_argument("--sample", type=int, default=32, help="pairs for the in-process comparisons")
     args = parser.parse_args()

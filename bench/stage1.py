@@ -1,6 +1,6 @@
 """Stage-1 speed on the CUFS bank, against the plain reference search, with a neighbour check.
 
-    python bench/stage1.py [--data ../shared/data/CUFS] [--count 338] [--reference 1]
+    python bench/stage1.py [--data $IDE_DATA/CUFS] [--count 338] [--reference 1]
 
 Bank: the train split (268 pairs for CUFS). Queries: the first --count test photos. Times the
 background model (with --set background=10, as configs/cufs*.yaml), the exact K-NN search and
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
 import sys
 import time
@@ -34,6 +35,9 @@ from ide.pgm.synthesis import metric_of, synthesize
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stage1_reference import reference_knn  # noqa: E402
 
+# The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
+DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
@@ -41,7 +45,7 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/CUFS", help="dataset root with train/ and test/")
+    ap.add_argument("--data", default=str(DATA / "CUFS"), help="dataset root with train/ and test/")
     ap.add_argument("--count", type=int, default=338, help="test photos to time (default 338, all of CUFS)")
     ap.add_argument("--reference", type=int, default=1, help="photos for the reference search (slow)")
     ap.add_argument(

@@ -4,7 +4,7 @@ Each setting's coarse sketches of `--count` training photos (spread over the sub
 `validation_index`), each made leave-one-out from the rest of the training bank, scored by
 FSIM / SSIM against their sketches. One line per setting, then a JSON list.
 
-    python bench/stage1_sweep.py --data ../shared/data/CUFS --count 60 \
+    python bench/stage1_sweep.py --data $IDE_DATA/CUFS --count 60 \
         --try search=3 --try k=5 --try k=20 --try lam=0.5 --try norm=meanstd
 """
 
@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from ide.data.folders import load_split, subset_of, validation_index
 from ide.data.io import to_gray
 from ide.pgm.synthesis import coarse_sketches
 from ide.pipeline import score_arrays
+
+# The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
+DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def setting(base: Stage1Config, spec: str) -> Stage1Config:
@@ -35,7 +40,7 @@ def setting(base: Stage1Config, spec: str) -> Stage1Config:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/CUFS")
+    ap.add_argument("--data", default=str(DATA / "CUFS"))
     ap.add_argument("--config", default="configs/cufs.yaml", help="base stage-1 settings")
     ap.add_argument("--count", type=int, default=60, help="validation photos (leave-one-out)")
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="K=V[,K=V]")

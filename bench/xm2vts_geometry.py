@@ -7,7 +7,7 @@ modified versions replace the dark photo backdrops and clean the sketch borders,
 they were also re-aligned, so the XM2VTS training photos of the bank sit in another geometry
 than the original test photos.
 
-    python bench/xm2vts_geometry.py --data ../shared/data/CUFS
+    python bench/xm2vts_geometry.py --data $IDE_DATA/CUFS
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ide.data.io import read_image
+
+# The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
+DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
@@ -38,7 +42,7 @@ def affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/data/CUFS")
+    ap.add_argument("--data", default=str(DATA / "CUFS"))
     args = ap.parse_args()
     root = Path(args.data)
     modified = {p.stem: p for p in (root / "extras" / "XM2VTS_ANS-GDA_modified" / "sketches").iterdir()}

@@ -1,7 +1,8 @@
-"""Shared test fixtures: the real data beside the clone (../shared/data) and tiny dataset folders."""
+"""Shared test fixtures: the real data ($IDE_DATA, else ../shared/data beside the clone) and tiny dataset folders."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,13 @@ import pytest
 
 from ide.data.io import write_png
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The research data (datasets/README.md): env IDE_DATA, else ../shared/data beside the repository.
+SHARED_DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 @pytest.fixture
 def shared_data() -> Path:
-    """../shared/data, or a skip with the reason when this checkout has none beside it."""
+    """The research data folder, or a skip with the reason when there is none."""
     if not (SHARED_DATA / "CUFS").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
