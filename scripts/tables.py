@@ -147,7 +147,8 @@ def _provenance_line(name: str, result: dict | None) -> str:
     facts = [f"FSIM {result['fsim']:.4f}, SSIM {result['ssim']:.4f} ({result['n']} images)"]
     if prov.get("machine"):
         facts.append(f"machine: {prov['machine']}")
-    seconds = prov.get("train_seconds", prov.get("training_seconds"))
+    training = prov.get("training") if isinstance(prov.get("training"), dict) else {}
+    seconds = prov.get("train_seconds", prov.get("training_seconds", training.get("seconds")))
     if seconds is not None:
         facts.append(f"training: {float(seconds) / 60:.0f} min")
     if prov.get("date"):

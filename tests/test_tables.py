@@ -22,6 +22,7 @@ PROVENANCE = {
     "command": "ide test --checkpoint best.pt --split test --out out/cufs",
     "machine": "test machine",
     "date": "2026-01-01",
+    "train_seconds": 1320,
 }
 
 
@@ -96,6 +97,7 @@ def test_write_then_check_passes_and_renders_the_numbers(repo: Path):
     )
     assert "| M | 0.711 | – |" in text and "Source: A. Author, Paper, Table 1." in text
     assert "`results/d/stage1.json`: FSIM 0.7000" in text and PROVENANCE["command"] in text
+    assert "machine: test machine; training: 22 min" in text
     assert "\ntext\n" in text  # prose outside the markers is kept
 
 
