@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,7 +116,7 @@ class Check:
                 rec = {"status": "ok", **fn(timeout, *a)}
             except subprocess.TimeoutExpired:
                 rec = {"status": "timeout", "reason": f"stopped after {timeout:.0f} s"}
-            except TestsFailed as err:
+            except StepFailed as err:
                 rec = {"status": "failed", **err.result}
             except Exception as err:  # any failure is a finding for the report, not the end of the check
                 rec = {"status": "failed", "error": f"{type(err).__name__}: {err}"[:2000]}
@@ -173,20 +174,11 @@ def install(timeout: float, c: Check) -> dict:
         [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     )
     (purelib / "base_packages.pth").write_text("\n".join(base) + "\n")
-    pip = [
-        py,
-        "-m",
-        "pip",
-        "install",
-        "--no-index",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-cache-dir",
-        str(src),
-    ]
+    flags = ["--no-index", "--no-deps", "--no-build-isolation", "--no-cache-dir"]
+    pip = [py, "-m", "pip", "install", *flags, str(src)]
     rc, tail = c.run("install", pip, deadline - time.monotonic(), env)
     if rc:
-        raise RuntimeError(f"pip install exited {rc}: {tail[-800:]}")
+        raise StepFailed(f"pip install exited {rc}", tail)
     probe = f"import importlib.util as u, json; print(json.dumps([m for m in {DEPS!r} if u.find_spec(m) is None]))"
     missing = json.loads(
         subprocess.run([py, "-c", probe], capture_output=True, text=True, check=True, env=env).stdout
@@ -206,10 +198,31 @@ def pytest_step(timeout: float, c: Check, name: str, args: list[str], threads: i
     xml = c.work / f"{name}.xml"
     installed = c.python != sys.executable and sys.version_info >= (3, 11)
     flags = ["-P"] if installed else []  # -P: ide from the venv, not from the current folder
-    cmd = [c.python, *flags, "-m", "pytest", "-rs", "-p", "no:cacheprovider", f"--junitxml={xml}", *args]
-    rc, tail = c.run(name, cmd, timeout, {**c.env, "OMP_NUM_THREADS": str(threads)} if threads else None)
+    cmd = [
+        c.python,
+        *flags,
+        "-m",
+        "pytest",
+        "-v",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={xml}",
+        *args,
+    ]
+    try:
+        rc, tail = c.run(name, cmd, timeout, {**c.env, "OMP_NUM_THREADS": str(threads)} if threads else None)
+    except subprocess.TimeoutExpired:  # no JUnit XML then: count what the verbose output shows
+        text = (c.work / f"{name}.out").read_text(errors="replace")
+        seen = {
+            k.lower(): len(re.findall(rf"\b{k}\b", text)) for k in ("PASSED", "FAILED", "ERROR", "SKIPPED")
+        }
+        reason = f"stopped after {timeout:.0f} s; results up to then: {seen}"
+        raise StepFailed(
+            reason, text, status="timeout", failing=re.findall(r"(\S+::\S+) FAILED", text)
+        ) from None
     if not xml.is_file():
-        raise RuntimeError(f"pytest exited {rc} without a report: {tail[-1500:]}")
+        raise StepFailed(f"pytest exited {rc} without a report", tail)
     counts = dict.fromkeys(("passed", "failures", "errors", "skipped"), 0)
     failing, skips = [], {}
     for case in ET.parse(xml).getroot().iter("testcase"):
@@ -222,17 +235,19 @@ def pytest_step(timeout: float, c: Check, name: str, args: list[str], threads: i
             failing.append(f"{case.get('classname')}::{case.get('name')}: {msg}")
     res = {**counts, "exit_code": rc, "args": args, "failing": failing[:30], "skip_reasons": skips}
     if rc not in (0, 5) or failing:  # 5: nothing collected
-        res["output_tail"] = tail[-1500:]
-        raise TestsFailed(res)
+        raise StepFailed(f"{counts['failures']} failed, {counts['errors']} errors", tail, **res)
     return res
 
 
-class TestsFailed(Exception):
-    """pytest ran and reported failures: the step's record is `result`."""
+class StepFailed(Exception):
+    """A step's own failure: `result` (error: the message and the output's last line, output_tail,
+    and anything else given) becomes its record."""
 
-    def __init__(self, result: dict) -> None:
-        super().__init__(f"{result['failures']} failed, {result['errors']} errors")
-        self.result = result
+    def __init__(self, message: str, output: str = "", **result) -> None:
+        last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "")
+        error = f"{message}: {last[:300]}" if last else message
+        super().__init__(error)
+        self.result = {"error": error, **result, "output_tail": output[-2000:]}
 
 
 def recipe_step(
@@ -253,7 +268,7 @@ def recipe_step(
     rc, tail = c.run(name, cmd, timeout)
     result = c.work / f"{name}.result.json"
     if rc or not result.is_file():
-        raise RuntimeError(f"worker exited {rc}: {tail[-1500:]}")
+        raise StepFailed(f"worker exited {rc}", tail)
     return {"config": config, "overrides": overrides, **json.loads(result.read_text())}
 
 
@@ -274,7 +289,7 @@ def environment(timeout: float, c: Check) -> dict:
     result = c.work / "environment.json"
     rc, tail = c.run("environment", [c.python, str(WORKER), "env", str(result)], timeout)
     if rc or not result.is_file():
-        raise RuntimeError(f"worker exited {rc}: {tail[-1500:]}")
+        raise StepFailed(f"worker exited {rc}", tail)
     env = json.loads(result.read_text())
     smi = shutil.which("nvidia-smi")
     if smi:
@@ -320,31 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     cuda_args = ["-m", "cuda", str(REPO / "tests" / "test_cuda.py")]
     c.step("tests_cuda", CAPS["tests_cuda"], pytest_step, c, "tests_cuda", cuda_args)
     perc, c.report["paper_perceptual"] = perceptual_choice(c)
-    c.step(
-        "recipe_paper",
-        CAPS["recipe"],
-        recipe_step,
-        c,
-        "recipe_paper",
-        "configs/cufs.yaml",
-        gpu,
-        args.steps,
-        perc,
-    )
-    c.step(
-        "recipe_cpu",
-        CAPS["recipe"],
-        recipe_step,
-        c,
-        "recipe_cpu",
-        "configs/cufs_cpu.yaml",
-        gpu,
-        args.steps,
-        [],
-    )
+    recipes = [
+        ("recipe_paper", "configs/cufs.yaml", gpu, args.steps, perc),
+        ("recipe_cpu", "configs/cufs_cpu.yaml", gpu, args.steps, []),
+    ]
     if args.cpu_steps > 0:
-        on_cpu = ("recipe_cpu_on_cpu", "configs/cufs_cpu.yaml", "cpu", args.cpu_steps, [])
-        c.step("recipe_cpu_on_cpu", CAPS["recipe"], recipe_step, c, *on_cpu)
+        recipes.append(("recipe_cpu_on_cpu", "configs/cufs_cpu.yaml", "cpu", args.cpu_steps, []))
+    for name, *rest in recipes:
+        c.step(name, CAPS["recipe"], recipe_step, c, name, *rest)
     threads = 0
     if args.dry_run:  # one quick module stands in for the suite
         fast = [str(REPO / "tests" / "test_config.py")]

@@ -54,8 +54,10 @@ def environment() -> dict:
             gpu_count=torch.cuda.device_count(),
             gpu_memory_gib=round(p.total_memory / 2**30, 1),
             capability=f"{p.major}.{p.minor}",
-            nccl=".".join(map(str, torch.cuda.nccl.version())),
         )
+        if torch.distributed.is_nccl_available():
+            v = torch.cuda.nccl.version()  # a tuple in recent PyTorch, an int in old ones
+            env["nccl"] = ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
     return env
 
 
