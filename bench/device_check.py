@@ -179,7 +179,7 @@ def install(timeout: float, c: Check) -> dict:
     rc, tail = c.run("install", pip, deadline - time.monotonic(), env)
     if rc:
         raise StepFailed(f"pip install exited {rc}", tail)
-    probe = f"import importlib.util as u, json; print(json.dumps([m for m in {DEPS!r} if u.find_spec(m) is None]))"
+    probe = f"import importlib.util as u, json; print(json.dumps([m for m in {DEPS} if not u.find_spec(m)]))"
     missing = json.loads(
         subprocess.run([py, "-c", probe], capture_output=True, text=True, check=True, env=env).stdout
     )
@@ -314,9 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--budget", type=float, default=450, help="seconds for all steps (default 450)")
     ap.add_argument(
-        "--test-workers", type=int, default=4, help="pytest-xdist workers, fast suite (0: serial)"
+        "--test-workers", type=int, default=8, help="pytest-xdist workers, fast suite (default 8; 0: serial)"
     )
     ap.add_argument("--work", help="scratch folder (default: a new temporary one)")
+    ap.add_argument("--label", help="free text kept in the report (e.g. the commit, where there is no .git)")
     args = ap.parse_args(argv)
     if args.dry_run:
         args.skip_install, args.steps, args.cpu_steps, args.warmup = True, 3, min(args.cpu_steps, 3), 1

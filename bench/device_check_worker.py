@@ -32,6 +32,8 @@ def environment() -> dict:
     import scipy
     import torchvision
 
+    import ide
+
     env = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -46,6 +48,8 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.is_available(),
+        "ide": ide.__version__,
+        "ide_file": ide.__file__,  # the installed copy, or the checkout
     }
     if env["cuda"]:
         p = torch.cuda.get_device_properties(0)
