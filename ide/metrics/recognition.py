@@ -30,6 +30,8 @@ from ide.errors import UserError
 REPEATS = 20  # random splits, as in the published evaluations
 RANK_TOL = 1e-10  # eigen/singular values below this fraction of the largest count as zero
 _CHUNK = 4096  # pixel columns per Gram block (float64 blocks of N x 4096)
+_PRUNE_EVERY = 8  # dimensions between prunings of the impostor pairs
+_DENSE_UNTIL = 0.25  # leave the dense [m, m] phase when fewer than this fraction of pairs can win
 
 
 @dataclass(frozen=True)
@@ -151,18 +153,43 @@ def rank1_curve(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     Args:
         probes, gallery: float [m, k] projected features, most discriminative dimension first.
     Returns:
-        float64 [k] in [0, 1]: fraction of probes whose Euclidean nearest gallery item is their own.
+        float64 [k] in [0, 1]: fraction of probes whose Euclidean nearest gallery item is their own
+        (a tie with an impostor counts as a miss).
+
+    Squared distances grow with d, so an impostor j whose partial distance to probe i already
+    exceeds i's own distance over all k dimensions can never beat it again: it is dropped. The
+    first dimensions run on the full [m, m] matrix; once a quarter of the impostors are left, the
+    rest run on a list of the surviving (probe, impostor) pairs, pruned every few dimensions.
     """
     m, k = probes.shape
-    dist = np.zeros((m, m))
-    step = np.empty((m, m))
-    own = np.arange(m)
+    own = np.cumsum((probes - gallery) ** 2, axis=1)  # [m, k] each probe's distance to its match
+    final = own[:, -1:]
     curve = np.empty(k)
-    for d in range(k):  # one dimension at a time: [m, m] work per step, no [m, m, k] tensor
-        np.subtract.outer(probes[:, d], gallery[:, d], out=step)
+    dist = np.zeros((m, m))
+    np.fill_diagonal(dist, np.inf)  # impostors only: the matches' distances are in own
+    step = np.empty((m, m))
+    dense = 0
+    while dense < k:  # dense phase: the [m, m] squared distances, one dimension at a time
+        np.subtract.outer(probes[:, dense], gallery[:, dense], out=step)
         np.square(step, out=step)
         dist += step
-        curve[d] = np.mean(dist.argmin(axis=1) == own)
+        curve[dense] = np.mean(own[:, dense] < dist.min(axis=1))
+        dense += 1
+        if dense % _PRUNE_EVERY == 0 and np.count_nonzero(dist <= final) < _DENSE_UNTIL * m * m:
+            break
+    if dense == k:
+        return curve
+    pi, gj = np.nonzero(dist <= final)  # the impostors that can still beat the match
+    pair_dist = dist[pi, gj]
+    probes_t, gallery_t, own_t = probes.T.copy(), gallery.T.copy(), own.T.copy()  # rows contiguous
+    for d in range(dense, k):
+        pair_dist += (probes_t[d][pi] - gallery_t[d][gj]) ** 2
+        missed = np.zeros(m, dtype=bool)
+        missed[pi[pair_dist <= own_t[d][pi]]] = True
+        curve[d] = 1.0 - missed.mean()
+        if (d + 1) % _PRUNE_EVERY == 0:
+            keep = pair_dist <= final[pi, 0]
+            pi, gj, pair_dist = pi[keep], gj[keep], pair_dist[keep]
     return curve
 
 
