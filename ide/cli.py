@@ -69,6 +69,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from ide.metrics.folder import score_folders
+    from ide.metrics.recognition import NLDAOptions
+
+    nlda = NLDAOptions(args.nlda_train, args.nlda_repeats, args.nlda_seed) if args.recognition else None
 
     score_folders(
         pred=Path(args.pred),
@@ -77,6 +80,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         csv_path=args.csv,
         allow_missing=args.allow_missing,
         device=args.device,
+        recognition=nlda,
     )
     return 0
 
@@ -147,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the ids present in both folders instead of failing on the others",
     )
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument(
+        "--recognition",
+        action="store_true",
+        help="also NLDA face recognition: artist's sketch (probe) vs synthesized (gallery), random id splits",
+    )
+    p.add_argument(
+        "--nlda-train",
+        type=int,
+        help="ids that train the projection per split (default 300 from 944 ids, else 150)",
+    )
+    p.add_argument("--nlda-repeats", type=int, default=20, help="random splits (default 20)")
+    p.add_argument("--nlda-seed", type=int, default=0, help="seed of the splits (default 0)")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("align", help="detect face and eyes, warp photos to the aligned 200x250 layout")

@@ -25,6 +25,7 @@ from ide.data.folders import _index_folder, subset_of
 from ide.data.io import read_image
 from ide.errors import UserError
 from ide.metrics import score_batch
+from ide.metrics.recognition import NLDAOptions, format_nlda, resolve_train, score_pairs
 
 METRICS = ("fsim", "ssim", "psnr")
 BATCH = 8  # pairs per score_batch call
@@ -119,6 +120,8 @@ def format_table(summary: dict) -> str:
     rows = [*summary["subsets"].items(), ("overall", summary)]
     for name, s in rows:
         lines.append(f"{name:<10}{s['n']:>6}{s['fsim']:>9.4f}{s['ssim']:>9.4f}{s['psnr']:>9.2f}")
+    if "nlda" in summary:  # overall only: the splits draw from all ids
+        lines.append(format_nlda(summary["nlda"]))
     return "\n".join(lines)
 
 
@@ -194,7 +197,13 @@ def score_images(images: list[tuple[np.ndarray, np.ndarray]], device: torch.devi
 
 
 def score_folders(
-    pred: Path, gt: Path, json_path: str | None, csv_path: str | None, allow_missing: bool, device: str
+    pred: Path,
+    gt: Path,
+    json_path: str | None,
+    csv_path: str | None,
+    allow_missing: bool,
+    device: str,
+    recognition: NLDAOptions | None = None,
 ) -> dict:
     """Score every id present in both folders; print the table; write the JSON and CSV if asked.
 
@@ -204,21 +213,30 @@ def score_folders(
         json_path, csv_path: where to write the summary / per-image rows (atomically), or None.
         allow_missing: score the common ids instead of failing on ids present on one side only.
         device: "cpu", "cuda[:k]" or "auto".
+        recognition: also run NLDA face recognition (`ide.metrics.recognition`) with these settings.
     Returns:
         {"n", "fsim", "ssim", "psnr", "subsets": {name: {"n", "fsim", "ssim", "psnr"}},
-         "per_image": [{"id", "fsim", "ssim", "psnr"}, ...]} (means of per-image scores; PSNR may be inf).
+         "per_image": [{"id", "fsim", "ssim", "psnr"}, ...]} (means of per-image scores; PSNR may be inf),
+        plus "nlda" (see `nlda_protocol`) before "per_image" when recognition is given.
     Raises:
         UserError naming the file for an empty or missing folder, no common ids, an id on one side
         only (without allow_missing), an unreadable image, or a size mismatch.
     """
     dev = _device(device)
     items = pair_files(Path(pred), Path(gt), allow_missing)
+    if recognition is not None:
+        resolve_train(len(items), recognition)  # a split that cannot be made fails before any scoring
     with ThreadPoolExecutor(max_workers=4) as pool:
         images = list(pool.map(_load_pair, items))
 
+    # NLDA first: its checks (one image size for all ids) also run before any scoring
+    nlda = None if recognition is None else score_pairs([i for i, _, _ in items], images, recognition)
     scores = score_images(images, dev)
 
     summary = summarize([i for i, _, _ in items], scores)
+    if nlda is not None:
+        summary = {**{k: v for k, v in summary.items() if k != "per_image"}, "nlda": nlda,
+                   "per_image": summary["per_image"]}  # fmt: skip
     print(f"ide metrics: {summary['n']} pairs, --pred {pred}, --gt {gt}")
     print(format_table(summary))
     if json_path:
