@@ -6,6 +6,7 @@ Bad input raises `UserError` anywhere below; here it becomes one line on stderr 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -24,10 +25,10 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def _cfg(args: argparse.Namespace):
+def _cfg(args: argparse.Namespace, training: bool = False):
     from ide.config import load_config
 
-    return load_config(args.config, args.overrides)
+    return load_config(args.config, args.overrides, training=training)
 
 
 def cmd_coarse(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def cmd_coarse(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = _cfg(args)
+    cfg = _cfg(args, training=True)
     from ide.train import train
 
     train(cfg, resume=args.resume)
@@ -100,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Face photo-sketch synthesis via intra-domain enhancement: "
         "stage 1 (Markov weight fields) + stage 2 (MLA-GAN).",
     )
+    from ide import __version__
+
+    parser.add_argument("--version", action="version", version=f"ide {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for PyTorch (default: $IDE_THREADS, else one per physical core); "
+        "on a machine where other work runs, fewer threads than cores are faster",
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = sub.add_parser("coarse", help="stage 1: coarse sketches of every photo of a split")
@@ -118,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(p)
     p.add_argument(
-        "--resume", action="store_true", help="continue from <log.dir>/<train.name>/checkpoints/last.pt"
+        "--resume",
+        action="store_true",
+        help="continue from <log.dir>/<train.name>/checkpoints/last.pt; only the run length, logging, "
+        "validation and save intervals, data/cache paths, device and precision may differ from the run",
     )
     p.set_defaults(func=cmd_train)
 
@@ -167,9 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def set_threads(flag: int | None) -> None:
+    """torch's CPU thread count from --threads, else $IDE_THREADS; neither: torch's default (one
+    per physical core). OpenMP's idle threads wait passively (OMP_WAIT_POLICY, unless set), so
+    threads that wait on a core another process holds do not spin it away (bench/threads.py)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads, so set it first
+    raw = str(flag) if flag is not None else os.environ.get("IDE_THREADS", "").strip()
+    if not raw:
+        return
+    if not raw.isdigit() or int(raw) < 1:
+        source = "--threads" if flag is not None else "IDE_THREADS"
+        raise UserError(f"{source} must be a whole number >= 1, got {raw!r}")
+    import torch
+
+    torch.set_num_threads(int(raw))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        set_threads(args.threads)
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"ide {args.verb}: error: {err}", file=sys.stderr)

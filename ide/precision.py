@@ -36,18 +36,23 @@ from ide.errors import UserError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' → cuda if available else cpu; 'cpu', 'cuda', 'cuda:N' as given (UserError if absent)."""
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """The one device rule of ide (training, stage 1, inference, metrics).
+
+    'auto' → cuda if available else cpu; 'cpu'; 'cuda' or 'cuda:N' when CUDA is available.
+    Anything else, or CUDA asked for where there is none, is a UserError naming `key` (the config
+    key or flag the name came from, e.g. 'train.device' or '--device').
+    """
     name = name.strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise UserError(f"device '{name}' asked for but CUDA is not available here; use auto or cpu")
+            raise UserError(f"{key} '{name}' asks for CUDA, which is not available here; use auto or cpu")
         return torch.device(name)
-    raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    raise UserError(f"{key} '{name}' is not a device; use auto, cpu, cuda or cuda:N")
 
 
 @lru_cache(maxsize=1)
@@ -69,13 +74,17 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' | 'fp32' | 'bf16' | 'fp16' → the concrete one used on `device` ('fp32', 'bf16' or 'fp16')."""
     if precision not in PRECISIONS:
-        raise UserError(f"train.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        raise UserError(
+            f"config key 'train.precision' is '{precision}'; choose one of: {', '.join(PRECISIONS)}"
+        )
     if precision == "auto":
         if device.type == "cuda":
             return "fp16"
         return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
-        raise UserError("train.precision fp16 needs a CUDA device; use auto, fp32 or bf16 on CPU")
+        raise UserError(
+            "config key 'train.precision' fp16 needs a CUDA device; use auto, fp32 or bf16 on CPU"
+        )
     return precision
 
 

@@ -1,15 +1,55 @@
-"""Shared test fixtures: the real data beside the clone (../shared/data) and tiny dataset folders."""
+"""Shared test fixtures: the real data ($IDE_DATA, else ../shared/data), tiny dataset folders, and the
+tiny training config (`TINY`, `tiny_cfg`) that the training and inference tests share."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ide.config import Config, load_config
 from ide.data.io import write_png
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+# A training config that runs a step in well under a second on one CPU core: synthetic faces,
+# an 8-channel single-FAM generator, a small PatchGAN, 32x32 crops, no VGG.
+TINY = [
+    "data.root=synthetic",
+    "data.synthetic_train=8",
+    "data.synthetic_test=2",
+    "data.val_count=2",
+    "stage1.k=3",
+    "model.channels=8",
+    "model.n_fam=1",
+    "model.reduced=4",
+    "model.discriminator=patch",
+    "train.name=tiny",
+    "train.batch_size=2",
+    "train.crop=32",
+    "train.precision=fp32",
+    "train.log_every=1",
+    "train.milestones=[1000]",
+    "eval.every=1000",
+    "loss.pixel=1.0",
+    "loss.perceptual.weights=none",
+    "log.tensorboard=false",
+]
+
+
+def tiny_config(tmp_path: Path, *extra: str) -> Config:
+    """`TINY` with its runs and caches under `tmp_path`, then `extra` overrides."""
+    return load_config(
+        None, [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", *extra]
+    )
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path: Path):
+    """`tiny_cfg(*extra)`: the tiny config under this test's tmp_path (see `tiny_config`)."""
+    return lambda *extra: tiny_config(tmp_path, *extra)
 
 
 @pytest.fixture

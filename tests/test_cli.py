@@ -72,3 +72,32 @@ def test_wrong_size_is_one_line(tiny_root, tmp_path, capsys):
         ]
     )
     _one_line_error(capsys, code, "A_0.png", "199x250")
+
+
+def test_version(capsys):
+    from ide import __version__
+
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out.strip() == f"ide {__version__}"
+
+
+def test_threads_from_flag_and_environment(monkeypatch, capsys):
+    import torch
+
+    from ide.cli import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("IDE_THREADS", "2")
+        set_threads(None)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("IDE_THREADS", "many")
+        assert main(["metrics", "--pred", "x", "--gt", "y"]) == 2
+        assert "IDE_THREADS must be a whole number" in capsys.readouterr().err
+        assert main(["--threads", "0", "metrics", "--pred", "x", "--gt", "y"]) == 2
+        assert "--threads must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
