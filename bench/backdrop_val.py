@@ -27,9 +27,9 @@ import numpy as np
 from ide.config import load_config
 from ide.data.folders import load_split, subset_of
 from ide.data.io import to_gray
+from ide.metrics.arrays import score_arrays
 from ide.pgm import background
 from ide.pgm.synthesis import coarse_sketches
-from ide.pipeline import score_arrays
 
 FAMILIES = {  # RGB ranges of each backdrop family (all with a mean gray level under background.DARK)
     "blue": ((15, 50), (35, 80), (110, 190)),

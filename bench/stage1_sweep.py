@@ -20,8 +20,8 @@ import numpy as np
 from ide.config import Stage1Config, load_config
 from ide.data.folders import load_split, subset_of, validation_index
 from ide.data.io import to_gray
+from ide.metrics.arrays import score_arrays
 from ide.pgm.synthesis import coarse_sketches
-from ide.pipeline import score_arrays
 
 
 def setting(base: Stage1Config, spec: str) -> Stage1Config:

@@ -26,7 +26,8 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
     """Run the demo into `out`; returns {"coarse": summary, "refined": summary, "seconds": float}."""
     from ide.data.synthetic import write_dataset
     from ide.metrics.folder import score_folders
-    from ide.pipeline import Synthesizer, image_grid
+    from ide.pipeline import Synthesizer
+    from ide.report import image_grid
     from ide.train import train
 
     t0 = time.perf_counter()

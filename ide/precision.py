@@ -5,7 +5,7 @@ autocast on CPUs with native bf16 (AMX or AVX512-BF16); plain fp32 elsewhere. Ma
 and optimizer state are always fp32: autocast casts per op, it never changes the parameters.
 Per-layer choices live where the layer is (`fp32_on_cpu`, used by MAB's depthwise conv).
 
-Why (measured; BENCHMARKS.md has the Xeon/AMX figures):
+Why (measured with bench/train_step.py and single-layer timings):
 * On a Xeon with AMX, bf16 makes the dense convs ~3x faster, but the backward of the 5x5
   depthwise conv ~2x slower than fp32, so that layer stays fp32 under CPU autocast.
 * On a CPU without native bf16 (AMD EPYC Zen 3, AVX2) oneDNN emulates bf16: a 3x3 64->64 conv
@@ -107,7 +107,7 @@ def fp32_on_cpu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`layer(x)` computed in fp32 when CPU autocast is on, as autocast would otherwise use bf16.
 
     For layer kinds whose oneDNN bf16 kernels are slower than fp32 (the 5x5 depthwise conv's
-    backward: ~2x, BENCHMARKS.md). The result is fp32; on CUDA or without autocast this is `layer(x)`.
+    backward: ~2x). The result is fp32; on CUDA or without autocast this is `layer(x)`.
     """
     if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
@@ -119,7 +119,7 @@ def to_layout(obj, channels_last: bool):
     """A module or 4-D tensor in channels-last (NHWC) memory when `channels_last`, else unchanged.
 
     NHWC avoids oneDNN's layout reorders: 1.3-3x faster convs on AVX-512/AMX Xeons in fp32 and
-    bf16 (BENCHMARKS.md); about even on an AVX2 EPYC in fp32 (see the module docstring).
+    bf16; about even on an AVX2 EPYC in fp32 (see the module docstring).
     """
     if not channels_last:
         return obj

@@ -11,7 +11,7 @@ def _lrelu() -> nn.Module:
 
 
 class VGGDiscriminator(nn.Module):
-    """VGG-style discriminator for 128x128 inputs (DESIGN.md), one logit per image.
+    """VGG-style discriminator for 128x128 inputs (the paper's), one logit per image.
 
     Five stages, each conv3x3 then conv4x4 stride 2 (widths base·[1, 2, 4, 8, 8]); every conv is
     followed by BatchNorm except the very first (which has a bias instead), and by LeakyReLU 0.2;
