@@ -63,7 +63,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "stage1.iters": (lambda v: v >= 1, ">= 1"),
     "stage1.brightness": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "stage1.background": (lambda v: v >= 0, ">= 0 (0: off)"),
-    "stage1.blend": (lambda v: 0 <= v <= 32, "a power in [0, 32] (0 averages the overlaps)"),
+    "stage1.blend": (lambda v: 0 <= v <= _max_blend(), "a power in [0, 32] (0 averages the overlaps)"),
     "stage1.batch": (lambda v: v >= 1, ">= 1"),
     "model.scale": (lambda v: v >= 1, ">= 1"),
     "model.in_channels": (lambda v: v >= 1, ">= 1"),
@@ -87,6 +87,12 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "eval.every": (lambda v: v >= 1, ">= 1"),
     "eval.grid": (lambda v: v >= 1, ">= 1"),
 }
+
+
+def _max_blend() -> float:
+    from ide.pgm.synthesis import MAX_BLEND  # the window's weights stay far above float64's range
+
+    return MAX_BLEND
 
 
 def get(cfg: Config, key: str):

@@ -39,17 +39,21 @@ TINY = [
 ]
 
 
-def tiny_config(tmp_path: Path, *extra: str) -> Config:
-    """`TINY` with its runs and caches under `tmp_path`, then `extra` overrides."""
-    return load_config(
-        None, [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", *extra]
-    )
+def tiny_config(runs: Path, cache: Path, *extra: str) -> Config:
+    """`TINY` with its runs under `runs` and stage-1 caches under `cache`, then `extra` overrides."""
+    return load_config(None, [*TINY, f"log.dir={runs}", f"data.cache_dir={cache}", *extra])
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory) -> Path:
+    """One stage-1 cache for every tiny run of the session (entries are keyed by data and settings)."""
+    return tmp_path_factory.mktemp("stage1_cache")
 
 
 @pytest.fixture
-def tiny_cfg(tmp_path: Path):
-    """`tiny_cfg(*extra)`: the tiny config under this test's tmp_path (see `tiny_config`)."""
-    return lambda *extra: tiny_config(tmp_path, *extra)
+def tiny_cfg(tmp_path: Path, tiny_cache: Path):
+    """`tiny_cfg(*extra)`: the tiny config with runs under this test's tmp_path (see `tiny_config`)."""
+    return lambda *extra: tiny_config(tmp_path / "runs", tiny_cache, *extra)
 
 
 @pytest.fixture

@@ -20,13 +20,14 @@ from ide.fileio import write_text
 from ide.train import train
 
 
-def _ide_train(capsys, tmp_path, *sets: str, resume: bool = False) -> tuple[int, str]:
+def _ide_train(capsys, tmp_path, *sets: str, resume: bool = False, cache=None) -> tuple[int, str]:
+    """`ide train` on the tiny config (runs under tmp_path/runs, as `tiny_cfg`): (exit code, stderr)."""
     from conftest import TINY
 
     empty = tmp_path / "defaults.yaml"  # the defaults, as `tiny_cfg` starts from
     empty.write_text("{}\n")
     argv = ["train", "--config", str(empty)]
-    for s in [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={tmp_path / 'cache'}", *sets]:
+    for s in [*TINY, f"log.dir={tmp_path / 'runs'}", f"data.cache_dir={cache or tmp_path / 'cache'}", *sets]:
         argv += ["--set", s]
     code = main(argv + (["--resume"] if resume else []))
     return code, capsys.readouterr().err
@@ -49,17 +50,21 @@ def two_steps(tiny_cfg):
     return train(tiny_cfg("train.iterations=2", "train.save_every=2", "eval.every=2"))
 
 
-def test_resume_with_other_architecture_names_the_keys(two_steps, capsys, tmp_path):
-    code, err = _ide_train(capsys, tmp_path, "model.channels=32", "train.iterations=4", resume=True)
+def test_resume_with_other_architecture_names_the_keys(two_steps, capsys, tmp_path, tiny_cache):
+    sets = ["model.channels=32", "train.iterations=4"]
+    code, err = _ide_train(capsys, tmp_path, *sets, resume=True, cache=tiny_cache)
     assert code == 2 and err.count("\n") == 1
     assert "model.channels: 8 → 32" in err and "Traceback" not in err
 
 
-def test_resume_refuses_changed_schedule_and_applies_free_keys(two_steps, capsys, tmp_path):
-    code, err = _ide_train(capsys, tmp_path, "train.lr=1e-5", "train.iterations=4", resume=True)
+def test_resume_refuses_changed_schedule_and_applies_free_keys(two_steps, capsys, tmp_path, tiny_cache):
+    code, err = _ide_train(
+        capsys, tmp_path, "train.lr=1e-5", "train.iterations=4", resume=True, cache=tiny_cache
+    )
     assert code == 2 and "train.lr: 0.0001 → 1e-05" in err
     assert yaml.safe_load((two_steps / "config.yaml").read_text())["train"]["lr"] == 1e-4  # untouched
-    code, err = _ide_train(capsys, tmp_path, "train.iterations=3", "train.save_every=3", resume=True)
+    sets = ["train.iterations=3", "train.save_every=3"]
+    code, err = _ide_train(capsys, tmp_path, *sets, resume=True, cache=tiny_cache)
     assert code == 0
     assert load_checkpoint(two_steps / "checkpoints" / "last.pt")["step"] == 3
     recorded = yaml.safe_load((two_steps / "config.yaml").read_text())["train"]
@@ -128,6 +133,7 @@ def test_outputs_honour_the_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
 
 
+@pytest.mark.slow
 def test_tensorboard_after_resume_has_each_step_once(tiny_cfg, tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
