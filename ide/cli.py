@@ -109,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="CPU threads for PyTorch (default: $IDE_THREADS, else one per physical core); "
-        "on a machine where other work runs, fewer threads than cores are faster",
+        help="CPU threads (default: $IDE_THREADS, else one per core not busy at start: all cores on "
+        "an idle machine, fewer where other work runs, which is faster for both)",
     )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -182,20 +182,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def set_threads(flag: int | None) -> None:
-    """torch's CPU thread count from --threads, else $IDE_THREADS; neither: torch's default (one
-    per physical core). OpenMP's idle threads wait passively (OMP_WAIT_POLICY, unless set), so
-    threads that wait on a core another process holds do not spin it away (bench/threads.py)."""
+def set_threads(flag: int | None) -> int:
+    """Set torch's CPU thread count from --threads, else $IDE_THREADS, else one per core that is
+    not busy at start (`ide.precision.default_threads`); returns it. OpenMP's idle threads wait
+    passively (OMP_WAIT_POLICY, unless set), so a thread that waits does not spin a core away."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads, so set it first
     raw = str(flag) if flag is not None else os.environ.get("IDE_THREADS", "").strip()
-    if not raw:
-        return
-    if not raw.isdigit() or int(raw) < 1:
+    if raw and (not raw.isdigit() or int(raw) < 1):
         source = "--threads" if flag is not None else "IDE_THREADS"
         raise UserError(f"{source} must be a whole number >= 1, got {raw!r}")
     import torch
 
-    torch.set_num_threads(int(raw))
+    from ide.precision import default_threads, usable_cores
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    torch.set_num_threads(int(raw) if raw else default_threads(usable_cores(), load))
+    return torch.get_num_threads()
 
 
 def main(argv: list[str] | None = None) -> int:

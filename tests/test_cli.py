@@ -86,6 +86,7 @@ def test_threads_from_flag_and_environment(monkeypatch, capsys):
     import torch
 
     from ide.cli import set_threads
+    from ide.precision import usable_cores
 
     before = torch.get_num_threads()
     try:
@@ -94,6 +95,8 @@ def test_threads_from_flag_and_environment(monkeypatch, capsys):
         monkeypatch.setenv("IDE_THREADS", "2")
         set_threads(None)
         assert torch.get_num_threads() == 2
+        monkeypatch.delenv("IDE_THREADS")
+        assert 1 <= set_threads(None) <= usable_cores()  # the default: the cores not busy
         monkeypatch.setenv("IDE_THREADS", "many")
         assert main(["metrics", "--pred", "x", "--gt", "y"]) == 2
         assert "IDE_THREADS must be a whole number" in capsys.readouterr().err
@@ -101,3 +104,12 @@ def test_threads_from_flag_and_environment(monkeypatch, capsys):
         assert "--threads must be a whole number >= 1, got '0'" in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+def test_default_threads_leave_busy_cores_alone():
+    from ide.precision import default_threads
+
+    assert default_threads(16, 0.2) == 16  # an idle machine: every core
+    assert default_threads(2, 1.1) == 1  # one of two cores busy
+    assert default_threads(8, 3.6) == 4
+    assert default_threads(2, 12.0) == 1  # always at least one
