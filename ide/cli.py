@@ -6,7 +6,6 @@ Bad input raises `UserError` anywhere below; here it becomes one line on stderr 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -182,27 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def set_threads(flag: int | None) -> int:
-    """Set torch's CPU thread count from --threads, else $IDE_THREADS, else one per core that is
-    not busy at start (`ide.precision.default_threads`); returns it. OpenMP's idle threads wait
-    passively (OMP_WAIT_POLICY, unless set), so a thread that waits does not spin a core away."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads, so set it first
-    raw = str(flag) if flag is not None else os.environ.get("IDE_THREADS", "").strip()
-    if raw and (not raw.isdigit() or int(raw) < 1):
-        source = "--threads" if flag is not None else "IDE_THREADS"
-        raise UserError(f"{source} must be a whole number >= 1, got {raw!r}")
-    import torch
-
-    from ide.precision import default_threads, usable_cores
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    torch.set_num_threads(int(raw) if raw else default_threads(usable_cores(), load))
-    return torch.get_num_threads()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from ide.threads import set_threads
+
         set_threads(args.threads)
         return int(args.func(args) or 0)
     except UserError as err:

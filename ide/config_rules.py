@@ -50,6 +50,14 @@ def drop_retired(values: dict) -> dict:
     return out
 
 
+# The choices of the keys that name a method. Kept here, free of torch, so that a bad config fails
+# in a fraction of a second; the modules that act on them import these (tests/test_config.py
+# checks that ide.pgm's copies agree).
+NORMS = ("none", "mean", "meanstd")  # stage1.norm: ide.pgm.grid.PatchMetric
+DISCRIMINATORS = ("vgg128", "patch")  # model.discriminator: ide.models.build_discriminator
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # train.precision: ide.precision
+MAX_BLEND = 32.0  # largest stage1.blend (the window's smallest weights stay far above float64's range)
+
 # key → (test, what the key must be). Integers and floats are already type-checked by the loader.
 RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "data.synthetic_train": (lambda v: v >= 1, ">= 1"),
@@ -63,7 +71,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "stage1.iters": (lambda v: v >= 1, ">= 1"),
     "stage1.brightness": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "stage1.background": (lambda v: v >= 0, ">= 0 (0: off)"),
-    "stage1.blend": (lambda v: 0 <= v <= _max_blend(), "a power in [0, 32] (0 averages the overlaps)"),
+    "stage1.blend": (lambda v: 0 <= v <= MAX_BLEND, "a power in [0, 32] (0 averages the overlaps)"),
     "stage1.batch": (lambda v: v >= 1, ">= 1"),
     "model.scale": (lambda v: v >= 1, ">= 1"),
     "model.in_channels": (lambda v: v >= 1, ">= 1"),
@@ -89,12 +97,6 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
 }
 
 
-def _max_blend() -> float:
-    from ide.pgm.synthesis import MAX_BLEND  # the window's weights stay far above float64's range
-
-    return MAX_BLEND
-
-
 def get(cfg: Config, key: str):
     """The value of a dotted key, e.g. get(cfg, "loss.perceptual.weight")."""
     node = cfg
@@ -104,18 +106,8 @@ def get(cfg: Config, key: str):
 
 
 def choices() -> dict[str, tuple[str, ...]]:
-    """key → its valid values, taken from the modules that act on them."""
-    from ide.losses import vgg19_layer_names
-    from ide.models import DISCRIMINATORS
-    from ide.pgm.grid import NORMS
-    from ide.precision import PRECISIONS
-
-    return {
-        "stage1.norm": tuple(NORMS),
-        "model.discriminator": tuple(DISCRIMINATORS),
-        "train.precision": PRECISIONS,
-        "loss.perceptual.layer": tuple(vgg19_layer_names()),
-    }
+    """key → its valid values."""
+    return {"stage1.norm": NORMS, "model.discriminator": DISCRIMINATORS, "train.precision": PRECISIONS}
 
 
 def _cross_rules(cfg: Config) -> list[str]:
@@ -146,6 +138,10 @@ def _cross_rules(cfg: Config) -> list[str]:
 
 
 def _check_devices(cfg: Config) -> None:
+    """Device names other than auto/cpu, and fp16, need torch to answer (is CUDA there?)."""
+    named = [(cfg.stage1.device, "stage1.device"), (cfg.train.device, "train.device")]
+    if all(name.strip().lower() in ("auto", "cpu") for name, _ in named) and cfg.train.precision != "fp16":
+        return  # auto and cpu always resolve; only fp16 depends on the device
     from ide.precision import resolve_device, resolve_precision
 
     resolve_device(cfg.stage1.device, "stage1.device")
@@ -164,9 +160,13 @@ def check_config(cfg: Config, training: bool = False) -> None:
     broken = _cross_rules(cfg)
     if broken:
         raise UserError(f"config: {broken[0]}")
-    _check_devices(cfg)
-    p = cfg.loss.perceptual
-    if training and p.weight > 0 and p.weights not in ("none", "random"):
-        from ide.losses import resolve_vgg_weights
+    _check_devices(cfg)  # loads torch (~2 s of CPU) only for an explicit CUDA device or fp16
+    from ide.vgg_files import resolve_vgg_weights, vgg19_layer_names
 
+    p = cfg.loss.perceptual
+    if p.layer not in vgg19_layer_names():
+        raise UserError(
+            f"config key 'loss.perceptual.layer' is {p.layer!r}; choose a VGG19 layer: conv1_1 ... pool5"
+        )
+    if training and p.weight > 0 and p.weights not in ("none", "random"):
         resolve_vgg_weights(p.weights)  # UserError saying where to put the file

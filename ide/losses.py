@@ -15,11 +15,8 @@ from torch import nn
 
 from ide.config import LossConfig
 from ide.errors import UserError
+from ide.vgg_files import VGG19_BLOCKS, resolve_vgg_weights, vgg19_layer_names
 
-VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1) checkpoint name
-VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
-# torchvision's VGG19 `features`: conv widths per block, each block ends with a 2x2 max-pool
-_VGG19_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -65,16 +62,6 @@ def generator_losses(
     return losses
 
 
-def vgg19_layer_names() -> list[str]:
-    """Names of torchvision's `vgg19().features` layers by index: conv1_1, relu1_1, ..., pool5."""
-    names = []
-    for b, widths in enumerate(_VGG19_BLOCKS, start=1):
-        for i in range(1, len(widths) + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return names
-
-
 def vgg19_features(last: str) -> nn.Sequential:
     """VGG19's feature layers up to and including `last` (e.g. 'conv5_4': before its ReLU).
 
@@ -85,37 +72,12 @@ def vgg19_features(last: str) -> nn.Sequential:
         raise ValueError(f"'{last}' is not a VGG19 layer; valid: conv1_1 ... pool5")
     layers: list[nn.Module] = []
     prev = 3
-    for widths in _VGG19_BLOCKS:
+    for widths in VGG19_BLOCKS:
         for width in widths:
             layers += [nn.Conv2d(prev, width, 3, padding=1), nn.ReLU(inplace=True)]
             prev = width
         layers.append(nn.MaxPool2d(2, 2))
     return nn.Sequential(*layers[: names.index(last) + 1])
-
-
-def resolve_vgg_weights(weights: str) -> Path | None:
-    """'torchvision' → the file in torch's hub cache; a path → itself; 'random' → None. Never downloads.
-
-    Raises UserError (naming `loss.perceptual.weights`) when the file is not there.
-    """
-    if weights == "random":
-        return None
-    if weights == "torchvision":
-        path = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-        if not path.is_file():
-            raise UserError(
-                f"loss.perceptual.weights=torchvision: ImageNet VGG19 weights not found at {path}; "
-                f"download {VGG19_URL} and put it exactly there, or set loss.perceptual.weights to the "
-                "path of a VGG19 .pth state dict, or to none to train without the perceptual loss"
-            )
-        return path
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise UserError(
-            f"loss.perceptual.weights: file {path} not found; give the path of a VGG19 state dict "
-            "(.pth, e.g. torchvision's vgg19-dcbb9e9d.pth), torchvision, or none"
-        )
-    return path
 
 
 def _load_features_state(path: Path, features: nn.Sequential) -> None:

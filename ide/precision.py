@@ -25,35 +25,14 @@ Why (measured with bench/train_step.py and single-layer timings):
 from __future__ import annotations
 
 import contextlib
-import os
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ide.config_rules import PRECISIONS  # train.precision's choices
 from ide.errors import UserError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def default_threads(cores: int, load: float) -> int:
-    """CPU threads for a process that finds `load` runnable processes (the 1-minute load average)
-    on `cores` usable cores: one per core that is not busy, at least one.
-
-    Why: OpenMP splits each op evenly over its threads and waits for the slowest, so a thread
-    that shares its core with another process slows every op down. Measured with
-    bench/threads.py on 2 cores already running ~12 processes: the CUFS CPU recipe trained at
-    0.90-0.94 steps/s with 1 thread, 0.05 (spinning wait) or 0.24 (passive wait) with 2."""
-    return max(1, min(cores, cores - int(load + 0.5)))
-
-
-@lru_cache(maxsize=1)
-def usable_cores() -> int:
-    """Cores this process may run on: its CPU affinity where the OS has one, else all, and at
-    most torch's default thread count (one per physical core, or OMP_NUM_THREADS); read once."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, torch.get_num_threads()))
 
 
 def resolve_device(name: str, key: str = "device") -> torch.device:

@@ -1,5 +1,6 @@
 """The CLI's contract: help for every verb, one-line errors with exit code 2 for bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -85,10 +86,10 @@ def test_version(capsys):
 def test_threads_from_flag_and_environment(monkeypatch, capsys):
     import torch
 
-    from ide.cli import set_threads
-    from ide.precision import usable_cores
+    from ide.threads import set_threads, usable_cores
 
     before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(before))  # restored after the test
     try:
         set_threads(1)
         assert torch.get_num_threads() == 1
@@ -96,7 +97,9 @@ def test_threads_from_flag_and_environment(monkeypatch, capsys):
         set_threads(None)
         assert torch.get_num_threads() == 2
         monkeypatch.delenv("IDE_THREADS")
+        monkeypatch.delenv("OMP_NUM_THREADS")
         assert 1 <= set_threads(None) <= usable_cores()  # the default: the cores not busy
+        assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
         monkeypatch.setenv("IDE_THREADS", "many")
         assert main(["metrics", "--pred", "x", "--gt", "y"]) == 2
         assert "IDE_THREADS must be a whole number" in capsys.readouterr().err
@@ -107,7 +110,7 @@ def test_threads_from_flag_and_environment(monkeypatch, capsys):
 
 
 def test_default_threads_leave_busy_cores_alone():
-    from ide.precision import default_threads
+    from ide.threads import default_threads
 
     assert default_threads(16, 0.2) == 16  # an idle machine: every core
     assert default_threads(2, 1.1) == 1  # one of two cores busy

@@ -126,3 +126,11 @@ def test_retired_keys_load_when_off_and_are_refused_when_on():
         with pytest.raises(UserError, match=f"'{section}.{key}' was retired"):
             from_dict(values)
     assert from_dict({"stage1": {"norm": "meanstd", "floor": 4.0}}).stage1.norm == "meanstd"
+
+
+def test_choices_agree_with_the_modules_that_act_on_them():
+    from ide import config_rules
+    from ide.pgm import grid, synthesis
+
+    assert config_rules.NORMS == grid.NORMS
+    assert config_rules.MAX_BLEND == synthesis.MAX_BLEND

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ide.config import ModelConfig
+from ide.config_rules import DISCRIMINATORS
 from ide.models.discriminator import PatchDiscriminator, VGGDiscriminator
 from ide.models.fam import FAM
 from ide.models.generator import MLANet
@@ -18,8 +19,6 @@ __all__ += [
     "generator_in_channels",
     "input_scale",
 ]
-
-DISCRIMINATORS = ("vgg128", "patch")  # model.discriminator
 
 
 def generator_in_channels(cfg: ModelConfig) -> int:
