@@ -29,9 +29,9 @@ import numpy as np
 from ide.config import load_config
 from ide.data.folders import load_split, subset_of
 from ide.data.io import to_gray
+from ide.metrics.arrays import score_arrays
 from ide.pgm import background
 from ide.pgm.synthesis import coarse_sketches
-from ide.pipeline import score_arrays
 
 # The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
 DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -1,13 +1,13 @@
 """Time one paper-config MLA-GAN training step: fp32 contiguous against the optimised path.
 
-The step (DESIGN.md recipe): G forward once; D step with BCE on real and detached fake; G step
-with 0.01·L1 + 1.0·perceptual (VGG19 conv5_4, random init here: no ImageNet weights offline)
-+ 0.005·GAN, D frozen; Adam for both. Both paths run the same step on the same data; only
+The step is the product's `ide.train.train_step`: G forward once; D step with BCE on real and
+detached fake; G step with 0.01·L1 + 1.0·perceptual (VGG19 conv5_4, random init here: no
+ImageNet weights offline) + 0.005·GAN, D frozen; Adam for both. Both paths run the same step on the same data; only
 precision and memory layout differ (`ide.precision`: "auto" → bf16 on CPUs with native bf16,
 fp16 AMP on CUDA, fp32 elsewhere; channels-last everywhere). Warm-up steps are excluded and the
 median of the timed steps is reported; the two paths' steps alternate, so that other load on
 a shared machine falls on both alike. Also times the generator-alone step (L1 only), the
-figure BENCHMARKS.md tabulates.
+figure of the MLA-Net training table.
 
     python bench/train_step.py                 # batch 20, 64x64 → 128x128, 3 timed steps
     python bench/train_step.py --batch 4 --steps 2 --no-perceptual
@@ -28,12 +28,21 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ide.losses import PerceptualLoss, gan_loss, pixel_loss
+from ide.config import LossConfig, PerceptualConfig
+from ide.losses import PerceptualLoss
 from ide.models import MLANet, VGGDiscriminator
-from ide.precision import autocast, cpu_supports_bf16, resolve_device, resolve_precision, to_layout
+from ide.precision import (
+    autocast,
+    cpu_supports_bf16,
+    grad_scaler,
+    resolve_device,
+    resolve_precision,
+    to_layout,
+)
+from ide.train import Nets, train_step
 
 
-def make_nets(channels_last: bool, perceptual: bool, device: torch.device, seed: int = 0):
+def make_nets(channels_last: bool, perceptual: bool, device: torch.device, seed: int = 0) -> Nets:
     """The paper's networks (1-channel sketches), identically initialised for every path."""
     torch.manual_seed(seed)
     g = MLANet(in_channels=1, out_channels=1, scale=2)
@@ -42,42 +51,24 @@ def make_nets(channels_last: bool, perceptual: bool, device: torch.device, seed:
     g, d, perc = (to_layout(m.to(device), channels_last) for m in (g, d, perc))
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.9, 0.999))
-    return g, d, perc, opt_g, opt_d
+    return Nets(g, opt_g, d, opt_d, perc if perceptual else None)
 
 
-def gan_step(nets, lq, gt, device, precision: str) -> dict[str, float]:
-    """One D step then one G step (the readable training step of ide/train.py)."""
-    g, d, perc, opt_g, opt_d = nets
-    with autocast(device, precision):
-        fake = g(lq)
-    d.requires_grad_(True)
-    opt_d.zero_grad(set_to_none=True)
-    with autocast(device, precision):
-        d_real = gan_loss(d(gt), real=True)
-        d_fake = gan_loss(d(fake.detach()), real=False)
-    (d_real + d_fake).backward()
-    opt_d.step()
-
-    d.requires_grad_(False)  # D is frozen in the G step: no weight gradients to compute
-    opt_g.zero_grad(set_to_none=True)
-    with autocast(device, precision):
-        g_pix = pixel_loss(fake, gt)
-        g_perc = perc(fake, gt)
-        g_gan = gan_loss(d(fake), real=True)
-    (0.01 * g_pix + 1.0 * g_perc + 0.005 * g_gan).backward()
-    opt_g.step()
-    return {"g_pix": g_pix.item(), "g_perc": g_perc.item(), "g_gan": g_gan.item(), "d_real": d_real.item()}
+PAPER_LOSS = LossConfig()  # 0.01·L1 + 1.0·perceptual + 0.005·GAN, the config defaults
+L1_ONLY = LossConfig(pixel=1.0, gan=0.0, perceptual=PerceptualConfig(weight=0.0, weights="none"))
 
 
-def generator_step(nets, lq, gt, device, precision: str) -> dict[str, float]:
-    """The generator alone: L1 loss, backward, Adam (BENCHMARKS.md's MLA-Net table)."""
-    g, _, _, opt_g, _ = nets
-    opt_g.zero_grad(set_to_none=True)
-    with autocast(device, precision):
-        loss = pixel_loss(g(lq), gt)
-    loss.backward()
-    opt_g.step()
-    return {"g_pix": loss.item()}
+def gan_step(nets: Nets, lq, gt, device, precision: str) -> dict[str, float]:
+    """One step of the product's `ide.train.train_step`: D step, then G step with D frozen."""
+    scaler = grad_scaler(device, precision)
+    return train_step(nets, lq, gt, PAPER_LOSS, lambda: autocast(device, precision), scaler)
+
+
+def generator_step(nets: Nets, lq, gt, device, precision: str) -> dict[str, float]:
+    """The generator alone through the same `train_step`: L1 loss, no D, no VGG."""
+    alone = Nets(nets.g, nets.opt_g)
+    scaler = grad_scaler(device, precision)
+    return train_step(alone, lq, gt, L1_ONLY, lambda: autocast(device, precision), scaler)
 
 
 def sync(device: torch.device) -> None:
@@ -174,7 +165,7 @@ def main() -> None:
     step_flops = count_flops(gan_step, nets, lq, gt, device, prec)
     if not args.no_generator_alone:
         alone = compare(generator_step, paths, lq_base, gt_base, device, 1, args.steps, "G alone")
-    g, d = nets[0], nets[1]
+    g, d = nets.g, nets.d
 
     fp32_s, opt_s = result["fp32"], result["optimized"]
     summary = {

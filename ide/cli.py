@@ -24,10 +24,10 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def _cfg(args: argparse.Namespace):
+def _cfg(args: argparse.Namespace, training: bool = False):
     from ide.config import load_config
 
-    return load_config(args.config, args.overrides)
+    return load_config(args.config, args.overrides, training=training)
 
 
 def cmd_coarse(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def cmd_coarse(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = _cfg(args)
+    cfg = _cfg(args, training=True)
     from ide.train import train
 
     train(cfg, resume=args.resume)
@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Face photo-sketch synthesis via intra-domain enhancement: "
         "stage 1 (Markov weight fields) + stage 2 (MLA-GAN).",
     )
+    from ide import __version__
+
+    parser.add_argument("--version", action="version", version=f"ide {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads (default: $IDE_THREADS, else one per core not busy at start: all cores on "
+        "an idle machine, fewer where other work runs, which is faster for both)",
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = sub.add_parser("coarse", help="stage 1: coarse sketches of every photo of a split")
@@ -122,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(p)
     p.add_argument(
-        "--resume", action="store_true", help="continue from <log.dir>/<train.name>/checkpoints/last.pt"
+        "--resume",
+        action="store_true",
+        help="continue from <log.dir>/<train.name>/checkpoints/last.pt; only the run length, logging, "
+        "validation and save intervals, data/cache paths, device and precision may differ from the run",
     )
     p.set_defaults(func=cmd_train)
 
@@ -186,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from ide.threads import set_threads
+
+        set_threads(args.threads)
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"ide {args.verb}: error: {err}", file=sys.stderr)

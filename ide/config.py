@@ -40,7 +40,6 @@ class Stage1Config:
     lam: float = 1.0  # weight of the neighbour-overlap term of MWF
     iters: int = 10  # block-coordinate sweeps of the joint weight solve (10 ≈ 20 on validation)
     norm: str = "mean"  # photometric normalisation of photo patches: none | mean | meanstd
-    floor: float = 4.0  # meanstd only: contrast floor in gray levels, (x - mean) / sqrt(var + floor²)
     brightness: float = 0.0  # mean only: weight of the patch-mean difference kept in the distance, in [0, 1]
     background: float = 0.0  # > 0: whiten dark photo backdrops before the search, bank and queries
     # alike: GrabCut on colour photos, flood fill within ±background gray levels on gray ones
@@ -51,6 +50,12 @@ class Stage1Config:
     blend: float = 0.0
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search
+
+    @property
+    def floor(self) -> float:
+        """The meanstd norm's contrast floor in gray levels, (x - mean) / sqrt(var + floor²): fixed
+        (the key stage1.floor was retired, docs/ablations.md)."""
+        return 4.0
 
 
 @dataclass(frozen=True)
@@ -63,19 +68,14 @@ class ModelConfig:
     reduced: int = 16
     attn_relu: bool = True  # the original's ReLU before the spatial-attention sigmoid
     photo_condition: bool = False  # also feed the (gray) photo to the generator
-    # the generator takes full-resolution inputs and folds each scale x scale block into channels
-    # (pixel unshuffle) instead of seeing a downscaled copy; its skip is then the coarse sketch
-    space_to_depth: bool = False
     discriminator: str = "vgg128"  # vgg128 | patch
     disc_channels: int = 64  # base width of the discriminator
     patch_layers: int = 3  # strided layers of the PatchGAN discriminator (3: 70x70 receptive field)
-    disc_condition: bool = False  # the discriminator also sees the generator's input (pix2pix's cGAN)
-    disc_norm: str = "batch"  # batch | spectral: the PatchGAN's normalisation (spectral: no BatchNorm)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    name: str = "demo"  # run folder: <log.dir>/<name>
+    name: str = "cufs"  # run folder: <log.dir>/<name>
     iterations: int = 300_000
     batch_size: int = 20
     lr: float = 1e-4
@@ -105,20 +105,13 @@ class PerceptualConfig:
 @dataclass(frozen=True)
 class LossConfig:
     pixel: float = 0.01
-    gan: float = 0.005
-    # > 0: L1 between the PatchGAN's features of the fake and of the real sketch (pix2pixHD's
-    # feature matching), mean over its layers; needs model.discriminator: patch
-    feature_match: float = 0.0
-    # > 0: 1 - FSIM of each output crop against its target (the evaluation metric as a loss,
-    # phase congruency and gradient similarity made differentiable); beyond the paper
-    fsim: float = 0.0
-    gradient: float = 0.0  # > 0: L1 between the forward differences of output and target
+    gan: float = 0.005  # 0: no discriminator
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    every: int = 1000  # validation every N iterations
+    every: int = 5000  # validation every N iterations
     grid: int = 8  # ids shown in image grids
 
 
@@ -130,6 +123,10 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole config. Its defaults are the paper recipe of `configs/cufs.yaml` (MWF stage 1 with
+    the overlap average and no background model; MLA-GAN at scale 2 with VGG19 conv5_4 and the
+    VGG-style discriminator), except `data.root`, which defaults to the synthetic faces."""
+
     data: DataConfig = field(default_factory=DataConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -147,45 +144,52 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise UserError(f"config key '{key}' must be a mapping (section), got {value!r}")
         return _build(tp, value, key + ".")
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(tp):
-            if option is type(None) and value is None:
-                return None
-            try:
-                return _convert(value, option, key)
-            except UserError as err:
-                errors.append(str(err))
-        raise UserError(errors[0])
+        return _convert_union(value, tp, key)
     if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"config key '{key}' must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise UserError(f"config key '{key}' must have {len(args)} items, got {value!r}")
-        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-        if value is None:
-            return "none"
-    else:
+        return _convert_tuple(value, tp, key)
+    return _convert_scalar(value, tp, key)
+
+
+def _convert_union(value: Any, tp: Any, key: str) -> Any:
+    errors = []
+    for option in typing.get_args(tp):
+        if option is type(None) and value is None:
+            return None
+        try:
+            return _convert(value, option, key)
+        except UserError as err:
+            errors.append(str(err))
+    raise UserError(errors[0])
+
+
+def _convert_tuple(value: Any, tp: Any, key: str) -> tuple:
+    args = typing.get_args(tp)
+    if not isinstance(value, (list, tuple)):
+        raise UserError(f"config key '{key}' must be a list, got {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if len(args) != len(value):
+        raise UserError(f"config key '{key}' must have {len(args)} items, got {value!r}")
+    return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+
+
+def _convert_scalar(value: Any, tp: type, key: str) -> Any:
+    """int, float (ints and "3e-4"-like strings accepted: YAML 1.1 reads those as strings), bool,
+    str (None becomes "none"); bools are never numbers."""
+    if tp not in (int, float, bool, str):
         raise TypeError(f"unsupported config annotation {tp!r} for {key}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float and number:
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if (tp is int and number and isinstance(value, int)) or (tp in (bool, str) and isinstance(value, tp)):
+        return value
+    if tp is str and value is None:
+        return "none"
     raise UserError(f"config key '{key}' must be of type {tp.__name__}, got {value!r}")
 
 
@@ -213,8 +217,11 @@ def to_dict(cfg: Any) -> dict:
 
 
 def from_dict(values: dict | None) -> Config:
-    """Build a `Config` from a nested dict; missing keys take their defaults."""
-    return _build(Config, values or {})
+    """Build a `Config` from a nested dict; missing keys take their defaults, retired ones are
+    dropped when off (`ide.config_rules.drop_retired`)."""
+    from ide.config_rules import drop_retired  # it imports this module
+
+    return _build(Config, drop_retired(values or {}))
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
@@ -237,10 +244,14 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     return values
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or only defaults when `path` is None), apply overrides, validate.
+def load_config(
+    path: str | Path | None, overrides: list[str] | None = None, training: bool = False
+) -> Config:
+    """Read a YAML config (or only defaults when `path` is None), apply overrides, check every rule.
 
     A path that is not found is also looked up in the repository's `configs/` (`cufs.yaml`, ...).
+    All checks run here, before any data is read (`ide.config_rules.check_config`); with
+    `training`, also the files that only training needs (the VGG19 weights).
     """
     values: dict = {}
     if path is not None:
@@ -266,6 +277,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             f"config key 'data.root': folder {cfg.data.root} does not exist; "
             "set it with --set data.root=PATH (a folder holding train/ and test/)"
         )
+    from ide.config_rules import check_config
+
+    check_config(cfg, training=training)
     return cfg
 
 

@@ -26,13 +26,14 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
     """Run the demo into `out`; returns {"coarse": summary, "refined": summary, "seconds": float}."""
     from ide.data.synthetic import write_dataset
     from ide.metrics.folder import score_folders
-    from ide.pipeline import Synthesizer, image_grid
+    from ide.pipeline import Synthesizer
+    from ide.report import image_grid
     from ide.train import train
 
     t0 = time.perf_counter()
     if out.exists() and any(out.iterdir()):
         raise UserError(f"demo output folder {out} is not empty; remove it or pass --out NEW")
-    cfg = load_config(config or DEMO_CONFIG, overrides)
+    cfg = load_config(config or DEMO_CONFIG, overrides, training=True)  # every check before any work
     data_root = out / "data"
     print(
         f"[demo] writing {cfg.data.synthetic_train}+{cfg.data.synthetic_test} synthetic face pairs to {data_root}"

@@ -2,8 +2,8 @@
 
 GAN generators oscillate from step to step: on CUFS validation the raw generator's FSIM moved by
 ±0.005 between evaluations 100 steps apart. The average of its recent weights is steadier (as in
-BasicSR's `ema_decay` and StyleGAN's G_ema); on CUFS it did not raise the best FSIM (README,
-ablation run 8), since it also smooths the GAN texture.
+BasicSR's `ema_decay` and StyleGAN's G_ema); on CUFS it did not raise the best FSIM, since it
+also smooths the GAN texture.
 """
 
 from __future__ import annotations

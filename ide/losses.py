@@ -1,4 +1,5 @@
-"""Stage-2 losses: pixel L1, gradient L1, 1 - FSIM, VGG19 perceptual L1, and the vanilla GAN (BCE with logits) loss.
+"""Stage-2 losses: pixel L1, VGG19 perceptual L1 and the vanilla GAN (BCE with logits) loss, and their
+weighted sums for the two players of a training step (`discriminator_losses`, `generator_losses`).
 
 Images are [B, C, H, W] in [0, 1] (C = 1 for sketches; repeated to 3 channels for VGG).
 Nothing here downloads: VGG19 weights come from torchvision's cache folder or a given file.
@@ -12,13 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ide.config import LossConfig
 from ide.errors import UserError
-from ide.metrics.fsim import fsim_differentiable
+from ide.vgg_files import VGG19_BLOCKS, resolve_vgg_weights, vgg19_layer_names
 
-VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet VGG19 (IMAGENET1K_V1) checkpoint name
-VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
-# torchvision's VGG19 `features`: conv widths per block, each block ends with a 2x2 max-pool
-_VGG19_BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -28,24 +26,6 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(pred.float(), target.float())
 
 
-def gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between horizontal and vertical forward differences of pred and target, fp32.
-
-    [B, C, H, W] in [0, 1] → scalar: the edge term of image restoration, here to keep strokes sharp."""
-    p, t = pred.float(), target.float()
-    dx = F.l1_loss(p[..., :, 1:] - p[..., :, :-1], t[..., :, 1:] - t[..., :, :-1])
-    dy = F.l1_loss(p[..., 1:, :] - p[..., :-1, :], t[..., 1:, :] - t[..., :-1, :])
-    return (dx + dy) / 2
-
-
-def fsim_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - mean FSIM of [B, 1, H, W] crops in [0, 1] (`fsim_differentiable` on them x 255), fp32.
-
-    Runs outside autocast: the phase-congruency FFTs need fp32."""
-    with torch.autocast(pred.device.type, enabled=False):
-        return 1 - fsim_differentiable(pred.float() * 255, target.float() * 255).mean()
-
-
 def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     """Vanilla GAN loss: BCE with logits against all-ones (`real`) or all-zeros targets, in fp32."""
     logits = logits.float()
@@ -53,14 +33,33 @@ def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def vgg19_layer_names() -> list[str]:
-    """Names of torchvision's `vgg19().features` layers by index: conv1_1, relu1_1, ..., pool5."""
-    names = []
-    for b, widths in enumerate(_VGG19_BLOCKS, start=1):
-        for i in range(1, len(widths) + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return names
+def discriminator_losses(d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"d_real", "d_fake"}: BCE of D's logits on real sketches (label 1) and on detached fakes (0).
+
+    real, fake: [B, 1, c, c] in [0, 1]; `fake` must already be detached from the generator."""
+    return {"d_real": gan_loss(d(real), True), "d_fake": gan_loss(d(fake), False)}
+
+
+def generator_losses(
+    fake: torch.Tensor,
+    real: torch.Tensor,
+    w: LossConfig,
+    perceptual: nn.Module | None = None,
+    d: nn.Module | None = None,
+) -> dict[str, torch.Tensor]:
+    """The generator's terms and their weighted sum "g_total" (w.pixel·g_pix + w.perceptual.weight·g_perc
+    + w.gan·g_gan). fake, real: [B, 1, c, c] in [0, 1]. `perceptual` None drops g_perc, `d` None
+    drops g_gan; `d` must be frozen (requires_grad False) so that only the generator gets gradients."""
+    losses = {"g_pix": pixel_loss(fake.float(), real)}
+    total = w.pixel * losses["g_pix"]
+    if perceptual is not None:
+        losses["g_perc"] = perceptual(fake, real)
+        total = total + w.perceptual.weight * losses["g_perc"]
+    if d is not None:
+        losses["g_gan"] = gan_loss(d(fake), True)
+        total = total + w.gan * losses["g_gan"]
+    losses["g_total"] = total
+    return losses
 
 
 def vgg19_features(last: str) -> nn.Sequential:
@@ -69,41 +68,16 @@ def vgg19_features(last: str) -> nn.Sequential:
     Indices match torchvision's `vgg19().features`, so its state-dict keys (`features.N.*`) load.
     """
     names = vgg19_layer_names()
-    if last not in names:
-        raise UserError(f"loss.perceptual.layer '{last}' is not a VGG19 layer; valid: conv1_1 ... conv5_4")
+    if last not in names:  # checked at config load (ide.config_rules); this is for direct callers
+        raise ValueError(f"'{last}' is not a VGG19 layer; valid: conv1_1 ... pool5")
     layers: list[nn.Module] = []
     prev = 3
-    for widths in _VGG19_BLOCKS:
+    for widths in VGG19_BLOCKS:
         for width in widths:
             layers += [nn.Conv2d(prev, width, 3, padding=1), nn.ReLU(inplace=True)]
             prev = width
         layers.append(nn.MaxPool2d(2, 2))
     return nn.Sequential(*layers[: names.index(last) + 1])
-
-
-def resolve_vgg_weights(weights: str) -> Path | None:
-    """'torchvision' → the file in torch's hub cache; a path → itself; 'random' → None. Never downloads.
-
-    Raises UserError (naming `loss.perceptual.weights`) when the file is not there.
-    """
-    if weights == "random":
-        return None
-    if weights == "torchvision":
-        path = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-        if not path.is_file():
-            raise UserError(
-                f"loss.perceptual.weights=torchvision: ImageNet VGG19 weights not found at {path}; "
-                f"download {VGG19_URL} and put it exactly there, or set loss.perceptual.weights to the "
-                "path of a VGG19 .pth state dict, or to none to train without the perceptual loss"
-            )
-        return path
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise UserError(
-            f"loss.perceptual.weights: file {path} not found; give the path of a VGG19 state dict "
-            "(.pth, e.g. torchvision's vgg19-dcbb9e9d.pth), torchvision, or none"
-        )
-    return path
 
 
 def _load_features_state(path: Path, features: nn.Sequential) -> None:

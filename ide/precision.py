@@ -5,7 +5,7 @@ autocast on CPUs with native bf16 (AMX or AVX512-BF16); plain fp32 elsewhere. Ma
 and optimizer state are always fp32: autocast casts per op, it never changes the parameters.
 Per-layer choices live where the layer is (`fp32_on_cpu`, used by MAB's depthwise conv).
 
-Why (measured; BENCHMARKS.md has the Xeon/AMX figures):
+Why (measured with bench/train_step.py and single-layer timings):
 * On a Xeon with AMX, bf16 makes the dense convs ~3x faster, but the backward of the 5x5
   depthwise conv ~2x slower than fp32, so that layer stays fp32 under CPU autocast.
 * On a CPU without native bf16 (AMD EPYC Zen 3, AVX2) oneDNN emulates bf16: a 3x3 64->64 conv
@@ -31,23 +31,27 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ide.config_rules import PRECISIONS  # train.precision's choices
 from ide.errors import UserError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """The one device rule of ide (training, stage 1, inference, metrics).
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' → cuda if available else cpu; 'cpu', 'cuda', 'cuda:N' as given (UserError if absent)."""
+    'auto' → cuda if available else cpu; 'cpu'; 'cuda' or 'cuda:N' when CUDA is available.
+    Anything else, or CUDA asked for where there is none, is a UserError naming `key` (the config
+    key or flag the name came from, e.g. 'train.device' or '--device').
+    """
     name = name.strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise UserError(f"device '{name}' asked for but CUDA is not available here; use auto or cpu")
+            raise UserError(f"{key} '{name}' asks for CUDA, which is not available here; use auto or cpu")
         return torch.device(name)
-    raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    raise UserError(f"{key} '{name}' is not a device; use auto, cpu, cuda or cuda:N")
 
 
 @lru_cache(maxsize=1)
@@ -69,13 +73,17 @@ def cpu_supports_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' | 'fp32' | 'bf16' | 'fp16' → the concrete one used on `device` ('fp32', 'bf16' or 'fp16')."""
     if precision not in PRECISIONS:
-        raise UserError(f"train.precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        raise UserError(
+            f"config key 'train.precision' is '{precision}'; choose one of: {', '.join(PRECISIONS)}"
+        )
     if precision == "auto":
         if device.type == "cuda":
             return "fp16"
         return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
     if precision == "fp16" and device.type != "cuda":
-        raise UserError("train.precision fp16 needs a CUDA device; use auto, fp32 or bf16 on CPU")
+        raise UserError(
+            "config key 'train.precision' fp16 needs a CUDA device; use auto, fp32 or bf16 on CPU"
+        )
     return precision
 
 
@@ -98,7 +106,7 @@ def fp32_on_cpu(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """`layer(x)` computed in fp32 when CPU autocast is on, as autocast would otherwise use bf16.
 
     For layer kinds whose oneDNN bf16 kernels are slower than fp32 (the 5x5 depthwise conv's
-    backward: ~2x, BENCHMARKS.md). The result is fp32; on CUDA or without autocast this is `layer(x)`.
+    backward: ~2x). The result is fp32; on CUDA or without autocast this is `layer(x)`.
     """
     if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
@@ -110,7 +118,7 @@ def to_layout(obj, channels_last: bool):
     """A module or 4-D tensor in channels-last (NHWC) memory when `channels_last`, else unchanged.
 
     NHWC avoids oneDNN's layout reorders: 1.3-3x faster convs on AVX-512/AMX Xeons in fp32 and
-    bf16 (BENCHMARKS.md); about even on an AVX2 EPYC in fp32 (see the module docstring).
+    bf16; about even on an AVX2 EPYC in fp32 (see the module docstring).
     """
     if not channels_last:
         return obj

@@ -1,5 +1,6 @@
 """The CLI's contract: help for every verb, one-line errors with exit code 2 for bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -72,3 +73,46 @@ def test_wrong_size_is_one_line(tiny_root, tmp_path, capsys):
         ]
     )
     _one_line_error(capsys, code, "A_0.png", "199x250")
+
+
+def test_version(capsys):
+    from ide import __version__
+
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out.strip() == f"ide {__version__}"
+
+
+def test_threads_from_flag_and_environment(monkeypatch, capsys):
+    import torch
+
+    from ide.threads import set_threads, usable_cores
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(before))  # restored after the test
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("IDE_THREADS", "2")
+        set_threads(None)
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("IDE_THREADS")
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert 1 <= set_threads(None) <= usable_cores()  # the default: the cores not busy
+        assert torch.get_num_threads() == int(os.environ["OMP_NUM_THREADS"])
+        monkeypatch.setenv("IDE_THREADS", "many")
+        assert main(["metrics", "--pred", "x", "--gt", "y"]) == 2
+        assert "IDE_THREADS must be a whole number" in capsys.readouterr().err
+        assert main(["--threads", "0", "metrics", "--pred", "x", "--gt", "y"]) == 2
+        assert "--threads must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_default_threads_leave_busy_cores_alone():
+    from ide.threads import default_threads
+
+    assert default_threads(16, 0.2) == 16  # an idle machine: every core
+    assert default_threads(2, 1.1) == 1  # one of two cores busy
+    assert default_threads(8, 3.6) == 4
+    assert default_threads(2, 12.0) == 1  # always at least one

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ide.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_refined_beats_coarse(tmp_path):
     out = tmp_path / "demo"
     result = run_demo(

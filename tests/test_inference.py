@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_train import TINY
+from conftest import TINY
 
 from ide.cli import main
 from ide.config import load_config
@@ -55,15 +55,6 @@ def test_split_mode_writes_sketches_and_grid(tiny_run, tmp_path):
     assert sorted(p.stem for p in (tmp_path / "coarse").glob("*.png")) == pngs
     assert read_image(out / f"{pngs[0]}.png").shape == (250, 200)
     assert read_image(out / "grid.png").shape[1] > 4 * 200
-
-
-def test_space_to_depth_checkpoint_synthesizes_full_size_sketches(tiny_run, tmp_path):
-    root, _ = tiny_run
-    extra = ["model.photo_condition=true", "model.space_to_depth=true", "train.name=s2d"]
-    ckpt = _tiny_train(tmp_path, root, *extra)
-    out = tmp_path / "out"
-    assert _ide_test(ckpt, out, tmp_path / "coarse", "--set", f"data.root={root}") == 0
-    assert read_image(next(out.glob("*_*.png"))).shape == (250, 200)
 
 
 def test_photo_folder_skips_bad_files(tiny_run, tmp_path, capsys):

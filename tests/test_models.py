@@ -122,30 +122,8 @@ def test_discriminators():
     assert p(torch.rand(1, 1, 250, 200)).shape[:2] == (1, 1)
     assert isinstance(build_discriminator(ModelConfig(discriminator="patch")), PatchDiscriminator)
     assert isinstance(build_discriminator(ModelConfig()), VGGDiscriminator)
-    with pytest.raises(UserError, match="model.discriminator"):
+    with pytest.raises(ValueError, match="model.discriminator"):  # configs are checked at load
         build_discriminator(ModelConfig(discriminator="unet"))
-
-
-def test_spectral_patch_discriminator_is_lipschitz_per_layer_and_has_no_batchnorm():
-    d = build_discriminator(ModelConfig(discriminator="patch", disc_channels=8, disc_norm="spectral"))
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
-    convs = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == 5 and all(parametrize.is_parametrized(c, "weight") for c in convs)
-    d.train()
-    for _ in range(30):  # power iterations run in training-mode forwards
-        d(torch.rand(2, 1, 64, 64))
-    for c in convs:  # the largest singular value of each (flattened) weight is ~1
-        sigma = torch.linalg.matrix_norm(c.weight.detach().flatten(1), ord=2)
-        assert abs(sigma.item() - 1) < 0.05
-    # the same crop gets the same logits whatever else is in the batch (no batch statistics)
-    d.eval()
-    x = torch.rand(3, 1, 64, 64)
-    assert torch.allclose(d(x)[:1], d(x[:1]), atol=1e-5)
-    assert d(x).shape == PatchDiscriminator(base=8)(x).shape
-    with pytest.raises(UserError, match="model.disc_norm"):
-        build_discriminator(ModelConfig(discriminator="patch", disc_norm="instance"))
-    with pytest.raises(UserError, match="model.disc_norm"):
-        build_discriminator(ModelConfig(disc_norm="spectral"))
 
 
 def test_resolve_device_and_precision(monkeypatch):
@@ -156,7 +134,7 @@ def test_resolve_device_and_precision(monkeypatch):
         assert precision.resolve_device("auto") == cpu
         with pytest.raises(UserError, match="CUDA"):
             precision.resolve_device("cuda")
-    with pytest.raises(UserError, match="unknown device"):
+    with pytest.raises(UserError, match="not a device"):
         precision.resolve_device("tpu")
     monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
     assert precision.resolve_precision("auto", cpu) == "bf16"
@@ -212,20 +190,3 @@ def test_fp32_on_cpu_runs_layer_in_fp32_under_autocast():
         assert conv(x).dtype == torch.bfloat16
         assert precision.fp32_on_cpu(conv, x.bfloat16()).dtype == torch.float32
     assert precision.grad_scaler(torch.device("cpu"), "fp32").is_enabled() is False
-
-
-@pytest.mark.parametrize("size", [(32, 28), (41, 35)])  # the body needs >= 13 px
-def test_space_to_depth_generator_keeps_size_and_sees_every_pixel(size):
-    cfg = ModelConfig(n_fam=1, photo_condition=True, space_to_depth=True)
-    g = build_generator(cfg).eval()
-    assert g.head.in_channels == 2 * 4  # (sketch, photo) x a 2x2 block
-    x = torch.rand(1, 2, *size)
-    y = g(x)
-    assert y.shape == (1, 1, *size)
-    x2 = x.clone()
-    x2[0, 1, 3, 5] += 0.5  # one photo pixel at an odd column: a downscaled input would blur it away
-    assert (g(x2) - y)[0, 0, 3, 5].abs() > 0
-    with torch.no_grad():  # no residual: the skip is the full-resolution coarse sketch itself
-        g.tail3_scale.scale.zero_()
-        g.tail5_scale.scale.zero_()
-    torch.testing.assert_close(g(x), x[:, :1])

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ide.errors import UserError
+from ide.fileio import atomic_write
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -63,18 +62,8 @@ def gray_batch(photos: np.ndarray) -> np.ndarray:
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Write a uint8 [H, W] (gray) or [H, W, 3] (RGB) image as PNG, atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a uint8 [H, W] (gray) or [H, W, 3] (RGB) image as PNG, atomically (`ide.fileio`)."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise ValueError(f"write_png expects uint8, got {arr.dtype}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(arr).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: Image.fromarray(arr).save(f, format="PNG"))

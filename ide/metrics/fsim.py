@@ -122,23 +122,15 @@ def _median_rows(v: torch.Tensor) -> torch.Tensor:
     return (torch.kthvalue(v, lo + 1, dim=-1).values + torch.kthvalue(v, hi + 1, dim=-1).values) / 2
 
 
-def _magnitude(a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
-    """sqrt(a^2 + b^2): `hypot` for the metric; with eps > 0, sqrt(a^2 + b^2 + eps), whose gradient
-    is finite where a = b = 0 (flat regions of a training crop)."""
-    return torch.hypot(a, b) if eps == 0 else torch.sqrt(a * a + b * b + eps)
-
-
-def phase_congruency(x: torch.Tensor, dtype: torch.dtype = torch.float32, eps: float = 0.0) -> torch.Tensor:
+def phase_congruency(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The reference's `phasecong2` for a batch of gray images of one size.
 
     Args:
         x: [B, 1, H, W] float (any range; FSIM passes [0, 255] after downsampling).
         dtype: precision of the FFTs and filter responses. float32 (the default) is ~2.5x faster on
             CPU and differs from float64 by < 1e-6 in PC (measured on CUFS: see tests/test_metrics.py).
-        eps: 0 for the metric; > 0 makes every magnitude differentiable (`_magnitude`), for a loss.
-            The noise threshold is a constant either way (no gradient through the median).
     Returns:
-        [B, 1, H, W] phase congruency in [0, 1], in x's dtype.
+        [B, 1, H, W] phase congruency in [0, 1], float64.
     """
     b, _, rows, cols = x.shape
     filters_np, gains_np = _filter_bank(rows, cols)
@@ -155,22 +147,22 @@ def phase_congruency(x: torch.Tensor, dtype: torch.dtype = torch.float32, eps: f
         planes = torch.view_as_real(eo).movedim(-1, 1).contiguous()  # [B, 2, S, H, W]: fast passes
         even, odd = planes[:, 0], planes[:, 1]
         sum_e, sum_o = even.sum(1, keepdim=True), odd.sum(1, keepdim=True)
-        total = _magnitude(sum_e, sum_o, eps)
+        total = torch.hypot(sum_e, sum_o)
         x_energy = total + EPSILON
         mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
         # sum_s (E mE + O mO) = |sum_s EO|^2 / XEnergy; only the |sine| term needs every scale.
         sine = torch.addcmul(even * mean_o, odd, mean_e, value=-1).abs_().sum(1)
         energy = (total.square() / x_energy)[:, 0] - sine
-        amplitude = _magnitude(even, odd, eps)
-        median_e2n = _median_rows(amplitude[:, 0].detach().square().reshape(b, -1))
+        amplitude = torch.hypot(even, odd)
+        median_e2n = _median_rows(amplitude[:, 0].square().reshape(b, -1))
         threshold = gains[o] * torch.sqrt(median_e2n)
         energy_all += torch.clamp_(energy - threshold[:, None, None], min=0)
         an_all += amplitude.sum(1)
     pc = torch.where(an_all > 0, energy_all / torch.where(an_all > 0, an_all, 1.0), 0.0)
-    return pc[:, None].to(x.dtype)
+    return pc[:, None].to(torch.float64)
 
 
-def _gradient_magnitude(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+def _gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
     """Scharr /16 (dx = [3 0 -3; 10 0 -10; 3 0 -3] / 16, dy = dx'), `conv2(..., 'same')` zero padding.
 
     Written as its separable form, [3 10 3]' x [1 0 -1] / 16, with slices: a float64 conv2d takes
@@ -182,7 +174,7 @@ def _gradient_magnitude(x: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     diff_y = p[..., :-2, :] - p[..., 2:, :]  # [B, 1, H, W + 2]
     gx = (3 * diff_x[..., :-2, :] + 10 * diff_x[..., 1:-1, :] + 3 * diff_x[..., 2:, :]) / 16
     gy = (3 * diff_y[..., :, :-2] + 10 * diff_y[..., :, 1:-1] + 3 * diff_y[..., :, 2:]) / 16
-    return _magnitude(gx, gy, eps)
+    return torch.hypot(gx, gy)
 
 
 def fsim_batch(pred: torch.Tensor, gt: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -203,33 +195,13 @@ def fsim_batch(pred: torch.Tensor, gt: torch.Tensor, dtype: torch.dtype = torch.
     for i in range(0, pred.shape[0], CHUNK):
         x = downsample(pred[i : i + CHUNK].to(torch.float64), factor)
         y = downsample(gt[i : i + CHUNK].to(torch.float64), factor)
-        scores.append(_fsim(x, y, dtype, eps=0.0))
+        pc_x, pc_y = phase_congruency(x, dtype), phase_congruency(y, dtype)
+        g_x, g_y = _gradient_magnitude(x), _gradient_magnitude(y)
+        pc_sim = (2 * pc_x * pc_y + T1) / (pc_x**2 + pc_y**2 + T1)
+        g_sim = (2 * g_x * g_y + T2) / (g_x**2 + g_y**2 + T2)
+        pc_max = torch.maximum(pc_x, pc_y)
+        weight = pc_max.sum((1, 2, 3))
+        weighted = (g_sim * pc_sim * pc_max).sum((1, 2, 3)) / torch.where(weight > 0, weight, 1.0)
+        # No phase congruency in either image: every pixel weighs the same (PC similarity is 1 there).
+        scores.append(torch.where(weight > 0, weighted, g_sim.mean((1, 2, 3))))
     return torch.cat(scores)
-
-
-def _fsim(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype, eps: float) -> torch.Tensor:
-    """FSIM of each pair of [B, 1, H, W] images in [0, 255] at the size given → [B], in x's dtype."""
-    pc_x, pc_y = phase_congruency(x, dtype, eps), phase_congruency(y, dtype, eps)
-    g_x, g_y = _gradient_magnitude(x, eps), _gradient_magnitude(y, eps)
-    pc_sim = (2 * pc_x * pc_y + T1) / (pc_x**2 + pc_y**2 + T1)
-    g_sim = (2 * g_x * g_y + T2) / (g_x**2 + g_y**2 + T2)
-    pc_max = torch.maximum(pc_x, pc_y)
-    weight = pc_max.sum((1, 2, 3))
-    weighted = (g_sim * pc_sim * pc_max).sum((1, 2, 3)) / torch.where(weight > 0, weight, 1.0)
-    # No phase congruency in either image: every pixel weighs the same (PC similarity is 1 there).
-    return torch.where(weight > 0, weighted, g_sim.mean((1, 2, 3)))
-
-
-def fsim_differentiable(pred: torch.Tensor, gt: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """FSIM as a training signal: float32, no downsampling (crops are small), gradients to `pred`.
-
-    Differs from `fsim_batch` only where a magnitude is ~0 (eps under the square roots) and in
-    precision; the noise threshold takes no gradient. Each crop is its own periodic image for the
-    phase-congruency FFTs, as a whole image is for the metric.
-
-    Args:
-        pred, gt: [B, 1, H, W] in [0, 255]; gt takes no gradient.
-    Returns:
-        [B] float32 FSIM.
-    """
-    return _fsim(pred.float(), gt.detach().float(), torch.float32, eps)

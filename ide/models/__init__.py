@@ -5,14 +5,20 @@ from __future__ import annotations
 from torch import nn
 
 from ide.config import ModelConfig
-from ide.errors import UserError
-from ide.models.discriminator import NORMS, PatchDiscriminator, VGGDiscriminator
+from ide.config_rules import DISCRIMINATORS
+from ide.models.discriminator import PatchDiscriminator, VGGDiscriminator
 from ide.models.fam import FAM
 from ide.models.generator import MLANet
 from ide.models.mab import MAB
 
 __all__ = ["FAM", "MAB", "MLANet", "PatchDiscriminator", "VGGDiscriminator"]
-__all__ += ["build_discriminator", "build_generator", "generator_in_channels", "input_scale"]
+__all__ += [
+    "DISCRIMINATORS",
+    "build_discriminator",
+    "build_generator",
+    "generator_in_channels",
+    "input_scale",
+]
 
 
 def generator_in_channels(cfg: ModelConfig) -> int:
@@ -30,31 +36,21 @@ def build_generator(cfg: ModelConfig) -> MLANet:
         reduced=cfg.reduced,
         scale=cfg.scale,
         attn_relu=cfg.attn_relu,
-        space_to_depth=cfg.space_to_depth,
     )
 
 
 def input_scale(cfg: ModelConfig) -> int:
-    """How much smaller than the sketch the generator's input is: `model.scale`, or 1 when the
-    generator unshuffles full-resolution inputs itself (`model.space_to_depth`)."""
-    return 1 if cfg.space_to_depth else cfg.scale
+    """How much smaller than the sketch the generator's input is: `model.scale`."""
+    return cfg.scale
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    """`model.discriminator`: vgg128 (128x128 crops, logits [B, 1]) or patch (any size, logit map).
-
-    With `model.disc_condition` it judges the sketch stacked with the generator's input, upsampled
-    to the sketch's size (`train.discriminator_input`), so it takes the input's channels too.
-    """
-    if cfg.disc_norm not in NORMS:
-        raise UserError(f"model.disc_norm '{cfg.disc_norm}' is not one of: {', '.join(NORMS)}")
-    if cfg.disc_norm == "spectral" and cfg.discriminator != "patch":
-        raise UserError("model.disc_norm: spectral needs model.discriminator: patch (or set it to batch)")
-    channels = cfg.out_channels + (generator_in_channels(cfg) if cfg.disc_condition else 0)
+    """`model.discriminator` (checked at config load): vgg128 (128x128 crops, logits [B, 1]) or
+    patch (any size ≥ 3·2**patch_layers, a logit map), judging the sketch alone."""
     if cfg.discriminator == "vgg128":
-        return VGGDiscriminator(in_channels=channels, base=cfg.disc_channels)
+        return VGGDiscriminator(in_channels=cfg.out_channels, base=cfg.disc_channels)
     if cfg.discriminator == "patch":
         return PatchDiscriminator(
-            in_channels=channels, base=cfg.disc_channels, n_layers=cfg.patch_layers, norm=cfg.disc_norm
+            in_channels=cfg.out_channels, base=cfg.disc_channels, n_layers=cfg.patch_layers
         )
-    raise UserError(f"model.discriminator '{cfg.discriminator}' is not one of: vgg128, patch")
+    raise ValueError(f"model.discriminator {cfg.discriminator!r} is not one of {DISCRIMINATORS}")

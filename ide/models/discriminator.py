@@ -5,15 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NORMS = ("batch", "spectral")  # PatchDiscriminator's `norm` (config key model.disc_norm)
-
 
 def _lrelu() -> nn.Module:
     return nn.LeakyReLU(0.2, inplace=True)
 
 
 class VGGDiscriminator(nn.Module):
-    """VGG-style discriminator for 128x128 inputs (DESIGN.md), one logit per image.
+    """VGG-style discriminator for 128x128 inputs (the paper's), one logit per image.
 
     Five stages, each conv3x3 then conv4x4 stride 2 (widths base·[1, 2, 4, 8, 8]); every conv is
     followed by BatchNorm except the very first (which has a bias instead), and by LeakyReLU 0.2;
@@ -54,46 +52,24 @@ class PatchDiscriminator(nn.Module):
 
     conv4x4 s2 (bias) → LeakyReLU; `n_layers - 1` × [conv4x4 s2, BatchNorm, LeakyReLU] doubling
     the width up to 8·base; conv4x4 s1, BatchNorm, LeakyReLU; conv4x4 s1 → 1 channel.
-    With 3 layers the receptive field is 70x70. `norm="spectral"` drops the BatchNorms (the convs
-    get biases) and puts spectral normalisation on every conv instead (Miyato et al. 2018): the
-    net is then 1-Lipschitz per layer and judges each crop on its own, not by batch statistics.
+    With 3 layers the receptive field is 70x70.
 
-    Shapes: [B, in_channels, H, W] (H, W >= 2**(n_layers+2) or so) → [B, 1, ~H/2**n_layers - 2, ...].
+    Shapes: [B, in_channels, H, W] (H, W >= 3·2**n_layers) → [B, 1, H/2**n_layers - 2, W/2**n_layers - 2].
     """
 
-    def __init__(self, in_channels: int = 1, base: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+    def __init__(self, in_channels: int = 1, base: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        spectral = norm == "spectral"
-
-        def conv(cin: int, cout: int, stride: int, bias: bool) -> nn.Module:
-            c = nn.Conv2d(cin, cout, 4, stride=stride, padding=1, bias=bias)
-            return nn.utils.parametrizations.spectral_norm(c) if spectral else c
-
-        layers: list[nn.Module] = [conv(in_channels, base, 2, True), _lrelu()]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base, 4, stride=2, padding=1), _lrelu()]
         width = base
         for n in range(1, n_layers + 1):
             stride = 2 if n < n_layers else 1
             nxt = base * min(2**n, 8)
-            layers.append(conv(width, nxt, stride, spectral))
-            if not spectral:
-                layers.append(nn.BatchNorm2d(nxt))
+            layers += [nn.Conv2d(width, nxt, 4, stride=stride, padding=1, bias=False), nn.BatchNorm2d(nxt)]
             layers.append(_lrelu())
             width = nxt
-        layers.append(conv(width, 1, 1, True))
+        layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, C, H, W] → logits [B, 1, h, w]."""
         return self.net(x)
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x: [B, C, H, W] → the activation after each LeakyReLU (n_layers + 1 maps, coarser and
-        wider down the net), then the logits [B, 1, h, w] last: for the feature-matching loss."""
-        out = []
-        for layer in self.net:
-            x = layer(x)
-            if isinstance(layer, nn.LeakyReLU):
-                out.append(x)
-        return [*out, x]

@@ -30,7 +30,7 @@ class ShuffleFusion(nn.Module):
 
 
 class FAM(nn.Module):
-    """Feature aggregation module (DESIGN.md, "FAM"); keeps shape [B, C, H, W].
+    """Feature aggregation module; keeps shape [B, C, H, W].
 
     `x0 = B0(x)`, `x1 = B1(x0) + x0`, `x2 = B2(x1) + x1`, `x3 = B3(x2)`; fusions
     `r1 = F1(x0, x1)`, `r2 = F2(r1, x2)`, `r = F3(r2, x3)`; output `a·r + b·x` (a, b learnable, init 1).

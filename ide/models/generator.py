@@ -21,11 +21,6 @@ class MLANet(nn.Module):
     Shapes: [B, in_channels, H, W] → [B, out_channels, scale·H, scale·W]; H, W >= 13 (the
     spatial attention pools a stride-2 map with a 7x7 window).
 
-    With `space_to_depth` the input is at the output's resolution, [B, in_channels, H, W] →
-    [B, out_channels, H, W]: each scale×scale block is folded into channels (pixel unshuffle;
-    edge-padded to a multiple of `scale`), so the body still runs at 1/scale of the pixels but
-    sees every input pixel, and the global skip is the coarse sketch itself, not an upsampling.
-
     Args:
         in_channels: input channels (1 sketch, 2 with photo conditioning).
         out_channels: output channels; must be <= in_channels (the skip takes the first ones).
@@ -35,7 +30,6 @@ class MLANet(nn.Module):
         scale: 1 (no pixel shuffle, identity skip) or an integer upscale factor.
         attn_relu: the original's ReLU before the spatial-attention sigmoid.
         init_scale: Kaiming-normal init times this for every conv (0.1 like the original).
-        space_to_depth: take full-resolution inputs and unshuffle them (above).
     """
 
     def __init__(
@@ -48,7 +42,6 @@ class MLANet(nn.Module):
         scale: int = 2,
         attn_relu: bool = True,
         init_scale: float = 0.1,
-        space_to_depth: bool = False,
     ) -> None:
         super().__init__()
         if out_channels > in_channels:
@@ -56,9 +49,7 @@ class MLANet(nn.Module):
         if scale < 1:
             raise ValueError(f"scale must be >= 1, got {scale}")
         self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
-        self.space_to_depth = space_to_depth
-        head_in = in_channels * scale * scale if space_to_depth else in_channels
-        self.head = wn_conv(head_in, channels, 3, init_scale)
+        self.head = wn_conv(in_channels, channels, 3, init_scale)
         self.body = nn.Sequential(*(FAM(channels, reduced, attn_relu, init_scale) for _ in range(n_fam)))
         tail_out = out_channels * scale * scale
         self.tail3 = wn_conv(channels, tail_out, 3, init_scale)
@@ -67,20 +58,13 @@ class MLANet(nn.Module):
         self.tail5_scale = Scale(0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [B, in_channels, H, W] in [0, 1] → [B, out_channels, scale·H, scale·W], ~[0, 1] (unclamped);
-        [B, out_channels, H, W] with `space_to_depth`."""
-        s, (h, w) = self.scale, x.shape[-2:]
-        inp = x
-        if self.space_to_depth:  # edge-pad to a multiple of s, then fold s x s blocks into channels
-            pad = (0, -w % s, 0, -h % s)
-            inp = F.pixel_unshuffle(F.pad(x, pad, mode="replicate") if any(pad) else x, s)
-        feat = self.body(self.head(inp))
+        """x: [B, in_channels, H, W] in [0, 1] → [B, out_channels, scale·H, scale·W], ~[0, 1] (unclamped)."""
+        s = self.scale
+        feat = self.body(self.head(x))
         # pixel_shuffle is linear, so shuffling the sum equals the original's sum of shuffles
         out = self.tail3_scale(self.tail3(feat)) + self.tail5_scale(self.tail5(feat))
         skip = x[:, : self.out_channels]
-        if self.space_to_depth:
-            out = F.pixel_shuffle(out, s)[..., :h, :w]  # the skip is the full-resolution input
-        elif s > 1:
+        if s > 1:
             out = F.pixel_shuffle(out, s)
             skip = F.interpolate(skip, scale_factor=s, mode="bicubic", align_corners=False)
         # the sum in the input's precision: a bf16 skip would be off by up to half a gray level

@@ -11,7 +11,7 @@ from ide.precision import fp32_on_cpu
 
 
 class MAB(nn.Module):
-    """Multi-attention block (DESIGN.md, "MAB"); keeps shape [B, C, H, W], needs H, W >= 13.
+    """Multi-attention block; keeps shape [B, C, H, W], needs H, W >= 13.
 
     `y = conv3x3(lrelu(conv3x3(x)))`, then `out = y · A_s · A_p` with
     * spatial attention A_s: 1x1 to `reduced` channels (c), stride-2 3x3, max-pool k7 s3, the sum of
@@ -62,6 +62,6 @@ class MAB(nn.Module):
         a_s = self.sa_expand(u)
         if self.attn_relu:
             a_s = F.relu(a_s)
-        # The depthwise 5x5 stays fp32 on CPU: oneDNN's bf16 backward of it is ~2x slower (BENCHMARKS.md).
+        # The depthwise 5x5 stays fp32 on CPU: oneDNN's bf16 backward of it is ~2x slower.
         a_p = fp32_on_cpu(self.pa_dw, p)
         return y * torch.sigmoid(a_s).to(y.dtype) * torch.sigmoid(a_p).to(y.dtype)
