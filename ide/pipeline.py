@@ -18,9 +18,10 @@ from tqdm import tqdm
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
 from ide.data.stage2 import make_inputs
+from ide.errors import UserError
 from ide.models import build_generator, input_scale
-from ide.pgm.background import photos_gray
-from ide.pgm.synthesis import coarse_sketches
+from ide.pgm.prepare import prepare_photos
+from ide.pgm.synthesis import Stage1
 from ide.precision import autocast, resolve_device, to_layout
 
 
@@ -79,15 +80,18 @@ def image_grid(columns: list[np.ndarray], n: int, gap: int = 2) -> np.ndarray:
 
 
 class Synthesizer:
-    """Stage 1 + stage 2 from one self-contained checkpoint (generator, config and stage-1 bank)."""
+    """Stage 1 + stage 2 from one self-contained checkpoint (generator, config and stage-1 bank).
+
+    The checkpoint's bank is the prepared one that training searched (gray, backdrop whitened:
+    `ide.pgm.prepare`); it is used as it is. The stage-1 bank side (`Stage1`) is kept between
+    calls, so one photo at a time does not redo it.
+    """
 
     def __init__(self, cfg: Config, generator: nn.Module, bank: dict, device: torch.device):
         self.cfg = cfg
         self.g = to_layout(generator.to(device), True).eval()
-        self.bank_photos = bank["bank_photos"].numpy()
-        self.bank_sketches = bank["bank_sketches"].numpy()
         self.bank_ids = list(bank["bank_ids"])
-        self.bank_photo_gray = bool(bank.get("bank_photo_gray", False))
+        self.stage1 = Stage1(bank["bank_photos"].numpy(), bank["bank_sketches"].numpy(), cfg.stage1)
         self.device = device
 
     @classmethod
@@ -97,31 +101,36 @@ class Synthesizer:
         ck = load_checkpoint(path)
         cfg = from_dict(apply_overrides(ck["config"], overrides or []))
         g = build_generator(cfg.model)
-        g.load_state_dict(ck["generator"])
+        try:
+            g.load_state_dict(ck["generator"])
+        except RuntimeError:
+            raise UserError(
+                f"checkpoint {path} holds a generator of another architecture than the config asks "
+                "(a --set model.* override?); drop the model.* overrides"
+            ) from None
         return cls(cfg, g, ck, resolve_device(device))
 
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the photos the bank holds; inputs must match it."""
-        return tuple(self.bank_photos.shape[1:3])
+        return tuple(self.stage1.bank_photos.shape[1:3])
 
-    def photo_gray(self, photos: np.ndarray) -> np.ndarray:
-        """uint8 [N,H,W,3] or [N,H,W] photos → gray [N,H,W], through the background model when
-        stage1.background > 0. Both stages take its output, so the (GrabCut) model runs once."""
-        return photos_gray(photos, self.cfg.stage1.background)
+    def prepare(self, photos: np.ndarray) -> np.ndarray:
+        """uint8 RGB [N,H,W,3] or gray [N,H,W] photos → the prepared gray [N,H,W] that `coarse`
+        and `refine` take (the background model when stage1.background > 0). Gray photos work
+        with a bank of colour photos and the reverse: the search compares gray."""
+        return prepare_photos(photos, self.cfg.stage1.background)
 
-    def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
-        """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
-        return coarse_sketches(
-            self.bank_photos, self.bank_sketches, photos, self.cfg.stage1, progress=progress
-        )
+    def coarse(self, prepared: np.ndarray, progress: bool = False) -> np.ndarray:
+        """uint8 [N,H,W] prepared aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
+        return self.stage1(prepared, progress=progress)
 
     def refine(
-        self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8, progress: bool = False
+        self, coarse: np.ndarray, prepared: np.ndarray, batch: int = 8, progress: bool = False
     ) -> np.ndarray:
-        """Stage 2 on uint8 [N,H,W] coarse sketches; `photos` (RGB, gray, or `photo_gray`'s output)
-        are used when the model is photo-conditioned, through the same background model as stage 1."""
-        gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
+        """Stage 2 on uint8 [N,H,W] coarse sketches; `prepared` (`prepare`'s photos) is the photo
+        channel when the model is photo-conditioned."""
+        gray = prepared if self.cfg.model.photo_condition else None
         inputs = make_inputs(coarse, gray, input_scale(self.cfg.model))
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
@@ -129,5 +138,5 @@ class Synthesizer:
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""
-        gray = self.photo_gray(photo[None])
-        return self.refine(self.coarse(gray), gray)[0]
+        prepared = self.prepare(photo[None])
+        return self.refine(self.coarse(prepared), prepared)[0]

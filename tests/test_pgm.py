@@ -18,6 +18,7 @@ from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
 from ide.pgm.grid import PatchGrid, PatchMetric, blend_window, positions
 from ide.pgm.mwf import objective, solve_weights
+from ide.pgm.prepare import PreparedSplit
 from ide.pgm.search import Neighbours, knn_search
 from ide.pgm.synthesis import coarse_sketches, synthesize
 
@@ -310,13 +311,16 @@ def test_cache_reuses_and_keys_on_settings(tmp_path, monkeypatch):
         rng.integers(0, 256, (3, 24, 18), dtype=np.uint8),
     )
     cfg = Stage1Config(patch=6, step=3, search=2, k=3, device="cpu")
-    first = cached_coarse(split, split, cfg, tmp_path, leave_one_out=True)
+    prep = PreparedSplit(split, cfg.background)
+    first = cached_coarse(prep, prep, cfg, tmp_path, leave_one_out=True)
     assert len(list(tmp_path.glob("coarse-*.npy"))) == 1
     monkeypatch.setattr("ide.pgm.cache.coarse_sketches", lambda *a, **k: pytest.fail("cache not used"))
-    np.testing.assert_array_equal(cached_coarse(split, split, cfg, tmp_path, leave_one_out=True), first)
+    fresh = PreparedSplit(split, cfg.background)  # a hit never runs the background model
+    monkeypatch.setattr("ide.pgm.prepare.prepare_photos", lambda *a, **k: pytest.fail("photos prepared"))
+    np.testing.assert_array_equal(cached_coarse(fresh, fresh, cfg, tmp_path, leave_one_out=True), first)
     monkeypatch.undo()
-    cached_coarse(split, split, dataclasses.replace(cfg, lam=0.5), tmp_path, leave_one_out=True)
-    cached_coarse(split, split, cfg, tmp_path, leave_one_out=False)
+    cached_coarse(prep, prep, dataclasses.replace(cfg, lam=0.5), tmp_path, leave_one_out=True)
+    cached_coarse(prep, prep, cfg, tmp_path, leave_one_out=False)
     assert len(list(tmp_path.glob("coarse-*.npy"))) == 3
 
 

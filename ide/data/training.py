@@ -15,8 +15,8 @@ from ide.data.stage2 import PairedCrops, make_inputs, to_target
 from ide.distributed import DistInfo, barrier
 from ide.errors import UserError
 from ide.models import input_scale
-from ide.pgm.background import photos_gray
 from ide.pgm.cache import cached_coarse
+from ide.pgm.prepare import PreparedSplit
 
 
 @dataclass
@@ -33,19 +33,20 @@ class StageTwoData:
 
 def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
     split = load_data(cfg.data, "train")
+    # The photos as both stages take them (gray, backdrop whitened), made once: they are the
+    # stage-1 search's bank and queries, the photo channel, and the checkpoint's bank.
+    prepared = PreparedSplit(split, cfg.stage1.background)
     val = validation_index(split.ids, cfg.data.val_count)
     fit = [i for i in range(len(split)) if i not in set(val)]
     if not fit or not val:
         raise UserError(f"data.val_count={cfg.data.val_count} leaves no training or no validation pairs")
     # Rank 0 makes (and caches) the leave-one-out coarse sketches; the others then read the cache.
     if info.main:
-        coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
+        coarse = cached_coarse(prepared, prepared, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
     barrier(info)
     if not info.main:
-        coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
-    # The photo channel and the checkpoint's bank: gray, through the background model when it is on
-    # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
-    gray = photos_gray(split.photos, cfg.stage1.background)
+        coarse = cached_coarse(prepared, prepared, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
+    gray = prepared.photos
     inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, input_scale(cfg.model))
     targets = to_target(split.sketches)
     t = cfg.train
