@@ -5,7 +5,7 @@
 Bank: the train split (268 pairs for CUFS). Queries: the first --count test photos. Times the
 background model (with --set background=10, as configs/cufs*.yaml), the exact K-NN search and
 the MWF weight solve of `ide.pgm` with the stage-1 defaults, then the
-numpy reference search (`bench/stage1_reference.py`) on --reference photos, and checks that both
+numpy reference search (`ide.pgm.reference`) on --reference photos, and checks that both
 return the same neighbours. Prints as it goes; the last line is one JSON object:
 {"seconds_per_photo", "reference_seconds_per_photo", "speedup", "same_neighbours", "peak_rss_mb",
 "search_seconds_per_photo", "solve_seconds_per_photo", "background_seconds_per_photo", ...}.
@@ -17,9 +17,7 @@ import argparse
 import dataclasses
 import json
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,11 +26,9 @@ from ide.config import Stage1Config
 from ide.data.folders import load_split
 from ide.data.io import to_gray
 from ide.pgm.grid import PatchGrid
+from ide.pgm.reference import reference_knn
 from ide.pgm.search import knn_search
 from ide.pgm.synthesis import metric_of, synthesize
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stage1_reference import reference_knn  # noqa: E402
 
 
 def peak_rss_mb() -> float:
