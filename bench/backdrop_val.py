@@ -28,6 +28,7 @@ from ide.config import load_config
 from ide.data.folders import load_split, subset_of
 from ide.data.io import to_gray
 from ide.pgm import background
+from ide.pgm.prepare import prepare_photos
 from ide.pgm.synthesis import coarse_sketches
 from ide.pipeline import score_arrays
 
@@ -106,7 +107,8 @@ def main() -> None:
         "dark backdrop, background model on": (comps, cfg),
     }
     for name, (queries, c) in runs.items():
-        coarse = coarse_sketches(train.photos, train.sketches, queries, c, exclude=idx, progress=False)
+        bank, prepared = prepare_photos(train.photos, c.background), prepare_photos(queries, c.background)
+        coarse = coarse_sketches(bank, train.sketches, prepared, c, exclude=idx, progress=False)
         score = score_arrays(coarse, sketches)
         rows[name] = {k: round(v, 4) for k, v in score.items() if k in ("fsim", "ssim")}
         per_family = {}

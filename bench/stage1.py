@@ -24,8 +24,8 @@ import torch
 
 from ide.config import Stage1Config
 from ide.data.folders import load_split
-from ide.data.io import to_gray
 from ide.pgm.grid import PatchGrid
+from ide.pgm.prepare import prepare_photos
 from ide.pgm.reference import reference_knn
 from ide.pgm.search import knn_search
 from ide.pgm.synthesis import metric_of, synthesize
@@ -56,17 +56,10 @@ def main() -> None:
 
     bank_split = load_split(args.data, "train")
     test = load_split(args.data, "test")
-    t_background = 0.0
-    if cfg.background > 0:  # the background model on the RGB photos, timed per query photo
-        from ide.pgm.background import whiten_background
-
-        bank = torch.from_numpy(whiten_background(bank_split.photos, cfg.background))
-        t0 = time.perf_counter()
-        queries = torch.from_numpy(whiten_background(test.photos[: args.count], cfg.background))
-        t_background = time.perf_counter() - t0
-    else:
-        bank = torch.from_numpy(to_gray(bank_split.photos))
-        queries = torch.from_numpy(to_gray(test.photos[: args.count]))
+    bank = torch.from_numpy(prepare_photos(bank_split.photos, cfg.background))
+    t0 = time.perf_counter()  # the background model on the RGB photos, timed per query photo
+    queries = torch.from_numpy(prepare_photos(test.photos[: args.count], cfg.background))
+    t_background = time.perf_counter() - t0 if cfg.background > 0 else 0.0
     bank_s = torch.from_numpy(bank_split.sketches)
     m, h, w = queries.shape
     grid = PatchGrid(h, w, cfg.patch, cfg.step)

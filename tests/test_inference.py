@@ -139,6 +139,16 @@ def test_not_a_checkpoint_is_one_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "model.pt" in err and "not an ide checkpoint" in err
 
 
+def test_other_architecture_than_the_checkpoint_is_one_line(tiny_run, tmp_path, capsys):
+    root, ckpt = tiny_run
+    code = _ide_test(
+        ckpt, tmp_path / "o", tmp_path / "c", "--set", f"data.root={root}", "--set", "model.channels=16"
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "architecture" in err and "model." in err
+    assert not (tmp_path / "o").exists()
+
+
 DARK_BLUE = (30, 40, 100)
 
 
