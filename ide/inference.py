@@ -127,6 +127,8 @@ def test_command(
     sketches as COARSE_OUT/<id>.png too (stage 1 alone and stage 1 + 2 from one run).
     """
     t0 = time.perf_counter()
+    if json_path is not None and split is None:
+        raise UserError("--json needs --split: scores need the split's ground-truth sketches")
     for folder, flag in ((out, "--out"), (coarse_out, "--coarse-out")):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise UserError(f"{flag} {folder} is a file; give a folder for the sketches")
@@ -151,7 +153,7 @@ def test_command(
     columns = [gray_batch(rgb), coarse, refined] + ([gt] if gt is not None else [])
     grid = beside(out, ".grid.png")
     write_png(grid, image_grid(columns, GRID_ROWS))
-    wrote = [f"grid {grid}"]
+    wrote = [f"grid {grid}"] + ([f"coarse sketches to {coarse_out}"] if coarse_out is not None else [])
     if gt is not None:
         summary = summarize(ids, score_images(list(zip(refined, gt)), torch.device("cpu")))
         print(format_table(summary))

@@ -131,6 +131,12 @@ def test_photo_folder_where_every_photo_failed_is_exit_2(tiny_run, tmp_path, cap
     assert not out.exists() and not (tmp_path / "out.grid.png").exists()
 
 
+def test_json_without_split_is_one_line(tmp_path, capsys):
+    args = ["--checkpoint", str(tmp_path / "x.pt"), "--photos", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert main(["test", *args, "--json", str(tmp_path / "s.json")]) == 2
+    assert "--json needs --split" in capsys.readouterr().err
+
+
 def test_not_a_checkpoint_is_one_line(tmp_path, capsys):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"hello")
