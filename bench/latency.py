@@ -10,7 +10,8 @@ two alternate photo by photo, so other load on a shared machine falls on both al
     python bench/latency.py --checkpoint runs/cufs_cpu/checkpoints/best.pt --count 3
 
 Photos: --photos DIR (aligned), else the test photos of the checkpoint's data.root, taken evenly
-over the sorted ids. Ends with one JSON line: cold_seconds, warm_seconds (medians), ratio, ...
+over the sorted ids. Ends with one JSON line: cold_seconds, warm_seconds (medians of wall time),
+ratio, cpu_ratio (the same from this process's CPU time), ...
 """
 
 from __future__ import annotations
@@ -66,21 +67,23 @@ def main() -> None:
     synth = Synthesizer.from_checkpoint(args.checkpoint, args.overrides, "cpu")
     photos = photos_to_time(synth, args.photos, args.count)
     synth(photos[0])  # builds the kept bank side: not timed
-    cold, warm = [], []
+    times = {"cold": [], "warm": [], "cold_cpu": [], "warm_cpu": []}
     for photo in photos:
-        t = time.perf_counter()
-        a = cold_call(synth, photo)
-        cold.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        b = synth(photo)
-        warm.append(time.perf_counter() - t)
-        assert np.array_equal(a, b), "kept and redone bank side gave different sketches"
-        print(f"photo {len(cold)}: cold {cold[-1]:.2f} s, warm {warm[-1]:.2f} s", flush=True)
-    c, w = statistics.median(cold), statistics.median(warm)
+        sketches = []
+        for name, call in (("cold", lambda p: cold_call(synth, p)), ("warm", synth)):
+            cpu, wall = time.process_time(), time.perf_counter()
+            sketches.append(call(photo))
+            times[name].append(time.perf_counter() - wall)
+            times[f"{name}_cpu"].append(time.process_time() - cpu)
+        assert np.array_equal(*sketches), "kept and redone bank side gave different sketches"
+        print(", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "cold_seconds": round(c, 3),
-        "warm_seconds": round(w, 3),
-        "ratio": round(c / w, 2),
+        "cold_seconds": round(med["cold"], 3),
+        "warm_seconds": round(med["warm"], 3),
+        "ratio": round(med["cold"] / med["warm"], 2),
+        # CPU seconds of this process: on a shared, busy machine steadier than wall time
+        "cpu_ratio": round(med["cold_cpu"] / med["warm_cpu"], 2),
         "photos": len(photos),
         "bank": int(synth.stage1.bank_photos.shape[0]),
         "threads": args.threads,

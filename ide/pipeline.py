@@ -130,6 +130,11 @@ class Synthesizer:
     ) -> np.ndarray:
         """Stage 2 on uint8 [N,H,W] coarse sketches; `prepared` (`prepare`'s photos) is the photo
         channel when the model is photo-conditioned."""
+        if prepared.ndim != 3 or prepared.shape != coarse.shape:
+            raise UserError(
+                f"refine: photos {prepared.shape} must be the prepared gray [N, H, W] of the coarse "
+                f"sketches {coarse.shape}; pass Synthesizer.prepare's output"
+            )
         gray = prepared if self.cfg.model.photo_condition else None
         inputs = make_inputs(coarse, gray, input_scale(self.cfg.model))
         return refine(

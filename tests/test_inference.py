@@ -12,6 +12,7 @@ from ide.cli import main
 from ide.config import load_config
 from ide.data.io import read_image, to_gray, write_png
 from ide.data.synthetic import write_dataset
+from ide.errors import UserError
 from ide.train import train
 
 
@@ -129,6 +130,23 @@ def test_photo_folder_where_every_photo_failed_is_exit_2(tiny_run, tmp_path, cap
     assert "broken.jpg" in err and "small.png" in err and "nothing written" in err
     assert "others were written" not in err
     assert not out.exists() and not (tmp_path / "out.grid.png").exists()
+
+
+def test_synthesizer_one_photo_equals_the_batch_and_takes_prepared_photos(tiny_run):
+    """`Synthesizer(photo)` (bank side kept between calls) gives what one batch gives; stage 2
+    refuses photos that were not prepared."""
+    from ide.data.folders import load_split
+    from ide.pipeline import Synthesizer
+
+    root, ckpt = tiny_run
+    synth = Synthesizer.from_checkpoint(ckpt, [f"data.root={root}"], "cpu")
+    photos = load_split(root, "test").photos
+    prepared = synth.prepare(photos)
+    batch = synth.refine(synth.coarse(prepared), prepared)
+    for i in range(len(photos)):
+        np.testing.assert_array_equal(synth(photos[i]), batch[i])
+    with pytest.raises(UserError, match="prepare"):
+        synth.refine(batch, photos)
 
 
 def test_json_without_split_is_one_line(tmp_path, capsys):
