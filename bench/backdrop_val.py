@@ -31,6 +31,7 @@ from ide.data.folders import load_split, subset_of
 from ide.data.io import to_gray
 from ide.metrics.arrays import score_arrays
 from ide.pgm import background
+from ide.pgm.prepare import prepare_photos
 from ide.pgm.synthesis import coarse_sketches
 
 # The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
@@ -111,7 +112,8 @@ def main() -> None:
         "dark backdrop, background model on": (comps, cfg),
     }
     for name, (queries, c) in runs.items():
-        coarse = coarse_sketches(train.photos, train.sketches, queries, c, exclude=idx, progress=False)
+        bank, prepared = prepare_photos(train.photos, c.background), prepare_photos(queries, c.background)
+        coarse = coarse_sketches(bank, train.sketches, prepared, c, exclude=idx, progress=False)
         score = score_arrays(coarse, sketches)
         rows[name] = {k: round(v, 4) for k, v in score.items() if k in ("fsim", "ssim")}
         per_family = {}

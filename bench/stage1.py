@@ -5,7 +5,7 @@
 Bank: the train split (268 pairs for CUFS). Queries: the first --count test photos. Times the
 background model (with --set background=10, as configs/cufs*.yaml), the exact K-NN search and
 the MWF weight solve of `ide.pgm` with the stage-1 defaults, then the
-numpy reference search (`bench/stage1_reference.py`) on --reference photos, and checks that both
+numpy reference search (`ide.pgm.reference`) on --reference photos, and checks that both
 return the same neighbours. Prints as it goes; the last line is one JSON object:
 {"seconds_per_photo", "reference_seconds_per_photo", "speedup", "same_neighbours", "peak_rss_mb",
 "search_seconds_per_photo", "solve_seconds_per_photo", "background_seconds_per_photo", ...}.
@@ -18,7 +18,6 @@ import dataclasses
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -27,13 +26,11 @@ import torch
 
 from ide.config import Stage1Config
 from ide.data.folders import load_split
-from ide.data.io import to_gray
 from ide.pgm.grid import PatchGrid
+from ide.pgm.prepare import prepare_photos
+from ide.pgm.reference import reference_knn
 from ide.pgm.search import knn_search
 from ide.pgm.synthesis import metric_of, synthesize
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stage1_reference import reference_knn  # noqa: E402
 
 # The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
 DATA = Path(os.environ.get("IDE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -64,17 +61,10 @@ def main() -> None:
 
     bank_split = load_split(args.data, "train")
     test = load_split(args.data, "test")
-    t_background = 0.0
-    if cfg.background > 0:  # the background model on the RGB photos, timed per query photo
-        from ide.pgm.background import whiten_background
-
-        bank = torch.from_numpy(whiten_background(bank_split.photos, cfg.background))
-        t0 = time.perf_counter()
-        queries = torch.from_numpy(whiten_background(test.photos[: args.count], cfg.background))
-        t_background = time.perf_counter() - t0
-    else:
-        bank = torch.from_numpy(to_gray(bank_split.photos))
-        queries = torch.from_numpy(to_gray(test.photos[: args.count]))
+    bank = torch.from_numpy(prepare_photos(bank_split.photos, cfg.background))
+    t0 = time.perf_counter()  # the background model on the RGB photos, timed per query photo
+    queries = torch.from_numpy(prepare_photos(test.photos[: args.count], cfg.background))
+    t_background = time.perf_counter() - t0 if cfg.background > 0 else 0.0
     bank_s = torch.from_numpy(bank_split.sketches)
     m, h, w = queries.shape
     grid = PatchGrid(h, w, cfg.patch, cfg.step)

@@ -23,6 +23,7 @@ from ide.config import Stage1Config, load_config
 from ide.data.folders import load_split, subset_of, validation_index
 from ide.data.io import to_gray
 from ide.metrics.arrays import score_arrays
+from ide.pgm.prepare import prepare_photos
 from ide.pgm.synthesis import coarse_sketches
 
 # The research data: $IDE_DATA, else ../shared/data beside the repository (datasets/README.md).
@@ -55,7 +56,8 @@ def main() -> None:
     for spec in ["", *args.tries]:
         cfg = setting(base, spec)
         t0 = time.perf_counter()
-        coarse = coarse_sketches(bank_p, bank_s, bank_p[idx], cfg, exclude=idx, progress=False)
+        prepared = prepare_photos(bank_p, cfg.background)
+        coarse = coarse_sketches(prepared, bank_s, prepared[idx], cfg, exclude=idx, progress=False)
         seconds = time.perf_counter() - t0
         row = {"setting": spec or "base", "seconds_per_photo": round(seconds / len(idx), 3)}
         row.update({k: round(v, 4) for k, v in score_arrays(coarse, bank_s[idx]).items()})

@@ -64,6 +64,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         batch=args.batch,
         device=args.device,
         coarse_out=None if args.coarse_out is None else Path(args.coarse_out),
+        json_path=None if args.json is None else Path(args.json),
     )
 
 
@@ -148,8 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["train", "test"], help="run on this split of the config's data.root")
     p.add_argument("--photos", help="a photo file or a folder of photos (instead of --split)")
     p.add_argument("--align", action="store_true", help="detect face and eyes and align to 200x250 first")
-    p.add_argument("--out", required=True, help="output folder for <id>.png and grid.png")
+    p.add_argument(
+        "--out", required=True, help="output folder for <id>.png; OUT.grid.png and OUT.json go beside it"
+    )
     p.add_argument("--coarse-out", help="also write the stage-1 coarse sketches <id>.png here")
+    p.add_argument("--json", help="with --split: write the scores JSON here instead of OUT.json")
     p.add_argument("--batch", type=int, default=16, help="photos per batch (default 16)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     p.set_defaults(func=cmd_test)

@@ -1,4 +1,8 @@
-"""`ide test`: the full pipeline on a dataset split or on any photos, written as gray PNGs + grid.png."""
+"""`ide test`: the full pipeline on a dataset split or on any photos, written as gray PNGs.
+
+Beside (not inside) the output folder OUT: OUT.grid.png (photo, coarse, refined, and the sketch
+for a split) and, for a split, OUT.json, the scores as `ide metrics` writes them, with provenance.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
+from ide.config import to_dict
 from ide.data.io import gray_batch, is_image_file, read_image, write_png
 from ide.errors import UserError
-from ide.pipeline import Synthesizer, image_grid
+from ide.metrics.folder import format_table, score_images, summarize, write_report
+from ide.pipeline import Synthesizer
+from ide.provenance import provenance
+from ide.report import image_grid
+
+GRID_ROWS = 8  # samples in the grid
 
 
 def _photo_files(photos: Path) -> tuple[list[Path], list[str]]:
-    """Image files of a file or folder, and a note for every other file (skipped)."""
+    """Image files of a file or folder, and a note for every other file (skipped, not a failure)."""
     if photos.is_file():
         return [photos], []
     if not photos.is_dir():
@@ -30,25 +41,19 @@ def _photo_files(photos: Path) -> tuple[list[Path], list[str]]:
 
 
 def _load_photos(
-    files: list[Path], size: tuple[int, int], bank_gray: bool, align: tuple[float, ...] | None
+    files: list[Path], size: tuple[int, int], align: tuple[float, ...] | None
 ) -> tuple[list[str], list[np.ndarray], list[str]]:
-    """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and per-file errors.
+    """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and one line per failed file.
 
-    `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to.
+    `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to. Gray
+    and colour photos are both taken, whatever the bank's photos were: stage 1 compares gray.
     """
-    ids, photos, errors = [], [], []
+    ids, photos, failed = [], [], []
     if align is not None:
         from ide.data.align import align_face
     for path in files:
         try:
             rgb = read_image(path, "RGB")
-            gray = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-            if gray != bank_gray:
-                kind, trained = ("gray", "colour") if gray else ("colour", "gray")
-                raise UserError(
-                    f"photo {path} is {kind} but the model was trained on {trained} photos; "
-                    f"use a {trained} photo or a checkpoint trained on {kind} photos"
-                )
             if align is not None:
                 rgb = align_face(rgb, name=str(path), eyes=align)
             elif rgb.shape[:2] != size:
@@ -59,8 +64,47 @@ def _load_photos(
             ids.append(path.stem)
             photos.append(rgb)
         except UserError as err:
-            errors.append(str(err))
-    return ids, photos, errors
+            failed.append(str(err))
+    return ids, photos, failed
+
+
+def beside(out: Path, suffix: str) -> Path:
+    """The file next to folder `out` named after it: beside(Path("res/cufs"), ".json") → res/cufs.json."""
+    folder = out.resolve()
+    return folder.with_name(folder.name + suffix)
+
+
+def _synthesizer(checkpoint: Path, config: str | None, overrides: list[str], device: str) -> Synthesizer:
+    """The checkpoint's Synthesizer; a config file only re-points the data (networks come from the checkpoint)."""
+    extra = list(overrides)
+    if config is not None:
+        p = Path(config)
+        if not p.is_file():
+            raise UserError(f"config file {config} not found")
+        data = (yaml.safe_load(p.read_text()) or {}).get("data", {})
+        extra = [
+            f"data.{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in data.items()
+        ] + extra
+    return Synthesizer.from_checkpoint(checkpoint, extra, device)
+
+
+def _inputs(
+    synth: Synthesizer, split: str | None, photos: Path | None, align: bool
+) -> tuple[list[str], np.ndarray | None, np.ndarray | None, list[str], list[str]]:
+    """(ids, uint8 [N,H,W,3] photos or None, uint8 [N,H,W] ground truth or None, notes, failures)."""
+    if split is not None:
+        from ide.data.dataset import load_data
+
+        data = load_data(synth.cfg.data, split)
+        if data.photos.shape[1:3] != synth.size:
+            raise UserError(
+                f"photos of {split} are {data.photos.shape[2]}x{data.photos.shape[1]}, the bank's are "
+                f"{synth.size[1]}x{synth.size[0]}; align them (ide align)"
+            )
+        return list(data.ids), data.photos, data.sketches, [], []
+    files, notes = _photo_files(photos)
+    ids, rgb, failed = _load_photos(files, synth.size, synth.cfg.data.eyes if align else None)
+    return ids, (np.stack(rgb) if rgb else None), None, notes, failed
 
 
 def test_command(
@@ -74,61 +118,53 @@ def test_command(
     batch: int,
     device: str,
     coarse_out: Path | None = None,
+    json_path: Path | None = None,
 ) -> int:
-    """Synthesize sketches with a checkpoint; returns the exit code (2 when some photos failed).
+    """Synthesize sketches with a checkpoint; returns the exit code: 0 all written, 1 some photos
+    failed (listed on stderr). Bad input (nothing written) raises UserError.
 
-    Writes OUT/<id>.png (refined) and OUT/grid.png; with `coarse_out`, the stage-1 sketches as
-    COARSE_OUT/<id>.png too (so stage 1 alone and stage 1 + 2 are scored from one run).
+    Writes OUT/<id>.png (refined) and OUT.grid.png; for a split also the scores, as `ide metrics`
+    prints and writes them, to `json_path` (default OUT.json); with `coarse_out`, the stage-1
+    sketches as COARSE_OUT/<id>.png too (stage 1 alone and stage 1 + 2 from one run).
     """
     t0 = time.perf_counter()
-    extra = list(overrides)
-    if config is not None:  # a config file only re-points the data (the networks come from the checkpoint)
-        p = Path(config)
-        if not p.is_file():
-            raise UserError(f"config file {config} not found")
-        data = (yaml.safe_load(p.read_text()) or {}).get("data", {})
-        extra = [
-            f"data.{k}={yaml.safe_dump(v, default_flow_style=True).strip()}" for k, v in data.items()
-        ] + extra
-    synth = Synthesizer.from_checkpoint(checkpoint, extra, device)
-    bank_gray = bool(synth.bank_photo_gray)
-    errors: list[str] = []
-    gt = None
-    if split is not None:
-        from ide.data.dataset import load_data
-
-        data_split = load_data(synth.cfg.data, split)
-        ids, rgb, gt = list(data_split.ids), data_split.photos, data_split.sketches
-    else:
-        files, errors = _photo_files(photos)
-        ids, rgb_list, bad = _load_photos(
-            files, synth.size, bank_gray, synth.cfg.data.eyes if align else None
+    if json_path is not None and split is None:
+        raise UserError("--json needs --split: scores need the split's ground-truth sketches")
+    for folder, flag in ((out, "--out"), (coarse_out, "--coarse-out")):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise UserError(f"{flag} {folder} is a file; give a folder for the sketches")
+    synth = _synthesizer(checkpoint, config, overrides, device)
+    ids, rgb, gt, notes, failed = _inputs(synth, split, photos, align)
+    for line in notes:
+        print(f"ide test: {line}", file=sys.stderr)
+    for line in failed:
+        print(f"ide test: failed: {line}", file=sys.stderr)
+    if rgb is None:
+        raise UserError(
+            f"none of the {len(failed)} photo(s) of --photos {photos} could be used; nothing written"
         )
-        errors += bad
-        rgb = np.stack(rgb_list) if rgb_list else None
-    if rgb is not None and len(ids):
-        if rgb.shape[1:3] != synth.size:
-            raise UserError(
-                f"photos of {split or photos} are {rgb.shape[2]}x{rgb.shape[1]}, the bank's are "
-                f"{synth.size[1]}x{synth.size[0]}; align them (--align)"
-            )
-        gray = synth.photo_gray(rgb)  # the background model, once for both stages
-        coarse = synth.coarse(gray, progress=True)
-        refined = synth.refine(coarse, gray, batch, progress=True)
-        for pid, sketch in zip(ids, refined):
-            write_png(out / f"{pid}.png", sketch)
-        if coarse_out is not None:
-            for pid, sketch in zip(ids, coarse):
-                write_png(coarse_out / f"{pid}.png", sketch)
-        columns = [gray_batch(rgb), coarse, refined] + ([gt] if gt is not None else [])
-        write_png(out / "grid.png", image_grid(columns, 8))
-        seconds = time.perf_counter() - t0
-        print(
-            f"wrote {len(ids)} sketches and grid.png to {out} in {seconds:.1f} s ({seconds / len(ids):.2f} s/photo)"
-        )
-    for e in errors:
-        print(f"skipped: {e}", file=sys.stderr)
-    if errors:
-        print(f"{len(errors)} file(s) failed; the others were written", file=sys.stderr)
-        return 2
-    return 0
+    prepared = synth.prepare(rgb)  # the background model, once for both stages
+    coarse = synth.coarse(prepared, progress=True)
+    refined = synth.refine(coarse, prepared, batch, progress=True)
+    for pid, sketch in zip(ids, refined):
+        write_png(out / f"{pid}.png", sketch)
+    if coarse_out is not None:
+        for pid, sketch in zip(ids, coarse):
+            write_png(coarse_out / f"{pid}.png", sketch)
+    columns = [gray_batch(rgb), coarse, refined] + ([gt] if gt is not None else [])
+    grid = beside(out, ".grid.png")
+    write_png(grid, image_grid(columns, GRID_ROWS))
+    wrote = [f"grid {grid}"] + ([f"coarse sketches to {coarse_out}"] if coarse_out is not None else [])
+    if gt is not None:
+        summary = summarize(ids, score_images(list(zip(refined, gt)), torch.device("cpu")))
+        print(format_table(summary))
+        json_path = json_path or beside(out, ".json")
+        write_report(summary, json_path, None, provenance(to_dict(synth.cfg), checkpoint))
+        wrote.append(f"scores {json_path}")
+    seconds = time.perf_counter() - t0
+    print(
+        f"ide test: wrote {len(ids)} sketches to {out} ({', '.join(wrote)}) in {seconds:.1f} s "
+        f"({seconds / len(ids):.2f} s/photo)"
+        + (f"; {len(failed)} photo(s) failed (listed above)" if failed else "")
+    )
+    return 1 if failed else 0

@@ -11,83 +11,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from ide.checkpoint import load_checkpoint
+from ide.checkpoint import check_architecture, config_of, load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
 from ide.data.stage2 import make_inputs
+from ide.errors import UserError
 from ide.models import build_generator, input_scale
-from ide.pgm.background import photos_gray
-from ide.pgm.synthesis import coarse_sketches
-from ide.precision import autocast, resolve_device, to_layout
-
-
-@torch.no_grad()
-def refine(
-    g: nn.Module,
-    inputs: torch.Tensor,
-    out_size: tuple[int, int],
-    device: torch.device,
-    precision: str = "auto",
-    batch: int = 8,
-    progress: bool = False,
-) -> np.ndarray:
-    """Run the generator on [N, C, h, w] inputs in [0,1]; returns uint8 [N, H, W] at `out_size` (H, W).
-
-    An output of another size (odd input sizes at scale 2) is resized bicubically to `out_size`.
-    Inputs go in channels-last (NHWC), the layout oneDNN's convs run fastest in; with `precision`
-    auto that is bf16 on CPUs with native bf16 (2.5-4x faster than fp32 NCHW, one thread of a
-    Zen 4 EPYC, 8 photos of 250x200).
-    """
-    was_training = g.training
-    g.eval()
-    outs = []
-    starts = range(0, inputs.shape[0], batch)
-    for i in tqdm(starts, desc="stage 2", unit="batch", disable=not progress):
-        x = to_layout(inputs[i : i + batch].to(device), True)
-        with torch.inference_mode(), autocast(device, precision):
-            y = g(x)
-        y = y.float()
-        if tuple(y.shape[-2:]) != tuple(out_size):
-            y = F.interpolate(y, size=tuple(out_size), mode="bicubic", align_corners=False)
-        outs.append((y[:, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
-    g.train(was_training)
-    return np.concatenate(outs)
-
-
-def score_arrays(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """Mean FSIM / SSIM / PSNR of uint8 [N,H,W] predictions against uint8 [N,H,W] ground truth."""
-    from ide.metrics import score_batch
-
-    p = torch.from_numpy(pred[:, None]).double()
-    t = torch.from_numpy(gt[:, None]).double()
-    scores = score_batch(p, t)
-    return {k: float(v.mean()) for k, v in scores.items()}
-
-
-def image_grid(columns: list[np.ndarray], n: int, gap: int = 2) -> np.ndarray:
-    """Rows of up to `n` samples, one column per uint8 [N,H,W] array, white gaps: uint8 [rows*(H+gap), cols*(W+gap)]."""
-    n = min(n, columns[0].shape[0])
-    h, w = columns[0].shape[1:3]
-    grid = np.full((n * (h + gap) - gap, len(columns) * (w + gap) - gap), 255, np.uint8)
-    for r in range(n):
-        for c, col in enumerate(columns):
-            grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = col[r]
-    return grid
+from ide.models.refine import refine
+from ide.pgm.prepare import prepare_photos
+from ide.pgm.synthesis import Stage1
+from ide.precision import resolve_device, to_layout
 
 
 class Synthesizer:
-    """Stage 1 + stage 2 from one self-contained checkpoint (generator, config and stage-1 bank)."""
+    """Stage 1 + stage 2 from one self-contained checkpoint (generator, config and stage-1 bank).
+
+    The checkpoint's bank is the prepared one that training searched (gray, backdrop whitened:
+    `ide.pgm.prepare`); it is used as it is. The stage-1 bank side (`Stage1`) is kept between
+    calls, so one photo at a time does not redo it.
+    """
 
     def __init__(self, cfg: Config, generator: nn.Module, bank: dict, device: torch.device):
         self.cfg = cfg
         self.g = to_layout(generator.to(device), True).eval()
-        self.bank_photos = bank["bank_photos"].numpy()
-        self.bank_sketches = bank["bank_sketches"].numpy()
         self.bank_ids = list(bank["bank_ids"])
-        self.bank_photo_gray = bool(bank.get("bank_photo_gray", False))
+        self.stage1 = Stage1(bank["bank_photos"].numpy(), bank["bank_sketches"].numpy(), cfg.stage1)
         self.device = device
 
     @classmethod
@@ -96,6 +45,7 @@ class Synthesizer:
     ) -> Synthesizer:
         ck = load_checkpoint(path)
         cfg = from_dict(apply_overrides(ck["config"], overrides or []))
+        check_architecture(config_of(path, ck), cfg)  # one line naming the differing model.* keys
         g = build_generator(cfg.model)
         g.load_state_dict(ck["generator"])
         return cls(cfg, g, ck, resolve_device(device))
@@ -103,25 +53,29 @@ class Synthesizer:
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the photos the bank holds; inputs must match it."""
-        return tuple(self.bank_photos.shape[1:3])
+        return tuple(self.stage1.bank_photos.shape[1:3])
 
-    def photo_gray(self, photos: np.ndarray) -> np.ndarray:
-        """uint8 [N,H,W,3] or [N,H,W] photos → gray [N,H,W], through the background model when
-        stage1.background > 0. Both stages take its output, so the (GrabCut) model runs once."""
-        return photos_gray(photos, self.cfg.stage1.background)
+    def prepare(self, photos: np.ndarray) -> np.ndarray:
+        """uint8 RGB [N,H,W,3] or gray [N,H,W] photos → the prepared gray [N,H,W] that `coarse`
+        and `refine` take (the background model when stage1.background > 0). Gray photos work
+        with a bank of colour photos and the reverse: the search compares gray."""
+        return prepare_photos(photos, self.cfg.stage1.background)
 
-    def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
-        """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
-        return coarse_sketches(
-            self.bank_photos, self.bank_sketches, photos, self.cfg.stage1, progress=progress
-        )
+    def coarse(self, prepared: np.ndarray, progress: bool = False) -> np.ndarray:
+        """uint8 [N,H,W] prepared aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
+        return self.stage1(prepared, progress=progress)
 
     def refine(
-        self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8, progress: bool = False
+        self, coarse: np.ndarray, prepared: np.ndarray, batch: int = 8, progress: bool = False
     ) -> np.ndarray:
-        """Stage 2 on uint8 [N,H,W] coarse sketches; `photos` (RGB, gray, or `photo_gray`'s output)
-        are used when the model is photo-conditioned, through the same background model as stage 1."""
-        gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
+        """Stage 2 on uint8 [N,H,W] coarse sketches; `prepared` (`prepare`'s photos) is the photo
+        channel when the model is photo-conditioned."""
+        if prepared.ndim != 3 or prepared.shape != coarse.shape:
+            raise UserError(
+                f"refine: photos {prepared.shape} must be the prepared gray [N, H, W] of the coarse "
+                f"sketches {coarse.shape}; pass Synthesizer.prepare's output"
+            )
+        gray = prepared if self.cfg.model.photo_condition else None
         inputs = make_inputs(coarse, gray, input_scale(self.cfg.model))
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
@@ -129,5 +83,5 @@ class Synthesizer:
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""
-        gray = self.photo_gray(photo[None])
-        return self.refine(self.coarse(gray), gray)[0]
+        prepared = self.prepare(photo[None])
+        return self.refine(self.coarse(prepared), prepared)[0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +20,14 @@ from tqdm import tqdm
 
 from ide.checkpoint import save_checkpoint
 from ide.config import Config, LossConfig, dump_config
-from ide.data.dataset import load_data
-from ide.data.folders import validation_index
 from ide.data.io import write_png
-from ide.data.stage2 import PairedCrops, make_inputs, to_target
+from ide.data.training import StageTwoData, prepare_data
 from ide.distributed import DistInfo, barrier, init_from_env
 from ide.errors import UserError
 from ide.fileio import write_text
 from ide.losses import discriminator_losses, generator_losses
 from ide.metrics.arrays import score_arrays
-from ide.models import input_scale
 from ide.models.refine import refine
-from ide.pgm.background import photos_gray
-from ide.pgm.cache import cached_coarse
 from ide.precision import autocast, grad_scaler, resolve_device
 from ide.report import image_grid
 from ide.train_setup import (
@@ -100,50 +94,6 @@ def check_finite(losses: dict[str, torch.Tensor]) -> None:
             raise TrainingDiverged(
                 f"loss {k} is {float(v.detach())}; training stopped, last.pt is unchanged (lower train.lr?)"
             )
-
-
-@dataclass
-class StageTwoData:
-    """Everything the loop needs from the data, built once (validated before any work)."""
-
-    crops: PairedCrops
-    val_inputs: torch.Tensor  # [V, C, h, w] in [0,1]
-    val_targets: np.ndarray  # uint8 [V, H, W]
-    val_coarse: np.ndarray  # uint8 [V, H, W]
-    val_ids: list[str]
-    bank: dict  # checkpoint keys bank_ids / bank_photos / bank_sketches
-
-
-def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
-    split = load_data(cfg.data, "train")
-    val = validation_index(split.ids, cfg.data.val_count)
-    fit = [i for i in range(len(split)) if i not in set(val)]
-    if not fit or not val:
-        raise UserError(f"data.val_count={cfg.data.val_count} leaves no training or no validation pairs")
-    # Rank 0 makes (and caches) the leave-one-out coarse sketches; the others then read the cache.
-    if info.main:
-        coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
-    barrier(info)
-    if not info.main:
-        coarse = cached_coarse(split, split, cfg.stage1, cfg.data.cache_dir, leave_one_out=True)
-    # The photo channel and the checkpoint's bank: gray, through the background model when it is on
-    # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
-    gray = photos_gray(split.photos, cfg.stage1.background)
-    inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, input_scale(cfg.model))
-    targets = to_target(split.sketches)
-    t = cfg.train
-    crops = PairedCrops(
-        inputs[fit], targets[fit], input_scale(cfg.model), t.crop, t.hflip, t.vflip, t.transpose
-    )
-    bank = {
-        "bank_ids": list(split.ids),
-        "bank_photos": torch.from_numpy(gray),
-        "bank_sketches": torch.from_numpy(split.sketches),
-        "bank_photo_gray": split.photo_gray,
-    }
-    return StageTwoData(
-        crops, inputs[val], split.sketches[val], coarse[val], [split.ids[i] for i in val], bank
-    )
 
 
 def validate(

@@ -64,7 +64,8 @@ def test_json_csv_and_table(folders, tmp_path, capsys):
         assert name in out
 
     summary = json.loads(json_path.read_text())  # strict JSON: no Infinity (identical pair → null)
-    assert set(summary) == {"n", "fsim", "ssim", "psnr", "subsets", "per_image"}
+    assert set(summary) == {"n", "fsim", "ssim", "psnr", "subsets", "per_image", "provenance"}
+    assert summary["provenance"]["command"] and summary["provenance"]["config"] is None
     assert summary["n"] == 4
     assert summary["subsets"]["CUHK"]["n"] == 2 and set(summary["subsets"]) == {"AR", "CUHK", "XM2VTS"}
     assert all(set(s) == {"n", "fsim", "ssim", "psnr"} for s in summary["subsets"].values())

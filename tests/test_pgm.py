@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from numpy.lib.stride_tricks import sliding_window_view
 
 import ide.pgm.search as search_mod
 from ide.cli import main
@@ -16,48 +15,12 @@ from ide.data.folders import PairedSplit, load_split
 from ide.data.io import to_gray, write_png
 from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
-from ide.pgm.grid import PatchGrid, PatchMetric, blend_window, positions
+from ide.pgm.grid import PatchGrid, PatchMetric, blend_window
 from ide.pgm.mwf import objective, solve_weights
+from ide.pgm.prepare import PreparedSplit
+from ide.pgm.reference import reference_knn
 from ide.pgm.search import Neighbours, knn_search
-from ide.pgm.synthesis import coarse_sketches, synthesize
-
-
-def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, brightness=0.0):
-    """Every candidate, float64, ranked by (distance, |Σq - Σb|, offset², flat index): the definition."""
-    n, h, w = bank.shape
-    d = patch * patch
-
-    def norm_(x):
-        if norm == "none":
-            return x
-        c = x - x.mean(-1, keepdims=True)
-        if norm == "mean":
-            return c + np.sqrt(brightness) * x.mean(-1, keepdims=True)
-        return c / np.sqrt((c * c).mean(-1, keepdims=True) + floor * floor)
-
-    out_i, out_d = [], []
-    for y0 in positions(h, patch, step):
-        for x0 in positions(w, patch, step):
-            raw = photo[y0 : y0 + patch, x0 : x0 + patch].reshape(d).astype(np.float64)
-            ylo, yhi = max(0, y0 - search), min(h - patch, y0 + search)
-            xlo, xhi = max(0, x0 - search), min(w - patch, x0 + search)
-            win = sliding_window_view(
-                bank[:, ylo : yhi + patch, xlo : xhi + patch].astype(np.float64), (patch, patch), axis=(1, 2)
-            )
-            cand = win.reshape(*win.shape[:3], d)
-            dist = np.round(((norm_(cand) - norm_(raw)) ** 2).sum(-1), 6)  # equal values tie exactly
-            nn, yy, xx = np.meshgrid(
-                np.arange(n), np.arange(ylo, yhi + 1), np.arange(xlo, xhi + 1), indexing="ij"
-            )
-            index = nn * h * w + yy * w + xx
-            if exclude >= 0:
-                dist[exclude] = np.inf
-            off2 = (yy - y0) ** 2 + (xx - x0) ** 2
-            tie = np.abs(raw.sum() - cand.sum(-1))
-            order = np.lexsort((index.ravel(), off2.ravel(), tie.ravel(), dist.ravel()))[:k]
-            out_i.append(index.ravel()[order])
-            out_d.append(dist.ravel()[order])
-    return np.stack(out_i), np.stack(out_d)
+from ide.pgm.synthesis import Stage1, coarse_sketches, synthesize
 
 
 def _random_bank(seed, n=8, h=31, w=27):
@@ -91,7 +54,7 @@ def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
         batch=2,
     )
     for m in range(len(photos)):
-        idx, dist = brute_force(bank, photos[m], 5, 3, 2, 6, norm, 4.0, exclude[m], brightness)
+        idx, dist = reference_knn(bank, photos[m], 5, 3, 2, 6, norm, 4.0, brightness, exclude[m])
         np.testing.assert_array_equal(got.index[m].numpy(), idx)
         np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
     if margin == 0:
@@ -139,7 +102,7 @@ def test_knn_equals_brute_force_on_real_faces(shared_data):
             PatchMetric(norm, 4.0, brightness),
             torch.tensor([-1]),
         )
-        idx, dist = brute_force(bank, photos[0], 10, 5, 5, 10, norm, 4.0, brightness=brightness)
+        idx, dist = reference_knn(bank, photos[0], 10, 5, 5, 10, norm, 4.0, brightness)
         np.testing.assert_array_equal(got.index[0].numpy(), idx)
         np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=0, atol=2e-6)
 
@@ -310,13 +273,16 @@ def test_cache_reuses_and_keys_on_settings(tmp_path, monkeypatch):
         rng.integers(0, 256, (3, 24, 18), dtype=np.uint8),
     )
     cfg = Stage1Config(patch=6, step=3, search=2, k=3, device="cpu")
-    first = cached_coarse(split, split, cfg, tmp_path, leave_one_out=True)
+    prep = PreparedSplit(split, cfg.background)
+    first = cached_coarse(prep, prep, cfg, tmp_path, leave_one_out=True)
     assert len(list(tmp_path.glob("coarse-*.npy"))) == 1
     monkeypatch.setattr("ide.pgm.cache.coarse_sketches", lambda *a, **k: pytest.fail("cache not used"))
-    np.testing.assert_array_equal(cached_coarse(split, split, cfg, tmp_path, leave_one_out=True), first)
+    fresh = PreparedSplit(split, cfg.background)  # a hit never runs the background model
+    monkeypatch.setattr("ide.pgm.prepare.prepare_photos", lambda *a, **k: pytest.fail("photos prepared"))
+    np.testing.assert_array_equal(cached_coarse(fresh, fresh, cfg, tmp_path, leave_one_out=True), first)
     monkeypatch.undo()
-    cached_coarse(split, split, dataclasses.replace(cfg, lam=0.5), tmp_path, leave_one_out=True)
-    cached_coarse(split, split, cfg, tmp_path, leave_one_out=False)
+    cached_coarse(prep, prep, dataclasses.replace(cfg, lam=0.5), tmp_path, leave_one_out=True)
+    cached_coarse(prep, prep, cfg, tmp_path, leave_one_out=False)
     assert len(list(tmp_path.glob("coarse-*.npy"))) == 3
 
 
@@ -339,7 +305,7 @@ def _config(tmp_path, root, k):
     return str(cfg)
 
 
-def test_cli_coarse_writes_pngs(tmp_path):
+def test_cli_coarse_writes_pngs(tmp_path, capsys):
     root = _dataset(tmp_path / "data")
     for split, count in (("train", 3), ("test", 1)):
         out = tmp_path / f"out_{split}"
@@ -348,6 +314,8 @@ def test_cli_coarse_writes_pngs(tmp_path):
         )
         files = sorted(out.glob("*.png"))
         assert len(files) == count
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert last.startswith(f"ide coarse: wrote {count} coarse sketches of {split} to {out} in ")
         assert load_split(root, split).sketches.shape[1:] == (250, 200)
 
 
@@ -451,3 +419,54 @@ def test_identical_flat_candidates_keep_their_value():
     cfg = Stage1Config(patch=10, step=5, search=2, k=8, lam=1.0, iters=10, brightness=0.1, device="cpu")
     out = coarse_sketches(bank, sketches, bank[:2], cfg, exclude=[0, 1], progress=False)
     assert (out == 255).all()
+
+
+def test_kept_bank_side_equals_a_fresh_search():
+    """`Stage1` keeps its bank side between calls: one photo at a time (grid rows sharing a band
+    start, search > step) gives what one fresh batch gives, with and without leave-one-out."""
+    bank, photos = _random_bank(2, n=6, h=40, w=33)
+    sketches = np.random.default_rng(9).integers(0, 256, bank.shape, dtype=np.uint8)
+    cfg = Stage1Config(patch=6, step=3, search=4, k=4, iters=3, brightness=0.1, device="cpu")
+    batch = coarse_sketches(bank, sketches, photos, cfg, progress=False)
+    stage1 = Stage1(bank, sketches, cfg)
+    for _ in range(2):
+        one = np.concatenate([stage1(photos[i : i + 1]) for i in range(len(photos))])
+        np.testing.assert_array_equal(one, batch)
+    np.testing.assert_array_equal(
+        stage1(photos, exclude=[1, None, 3]),
+        coarse_sketches(bank, sketches, photos, cfg, [1, None, 3], False),
+    )
+
+
+def test_stage1_takes_prepared_photos_only():
+    bank = np.zeros((3, 30, 24), np.uint8)
+    cfg = Stage1Config(patch=6, step=3, search=2, k=4, device="cpu")
+    with pytest.raises(UserError, match="prepare_photos"):
+        coarse_sketches(bank, bank, np.zeros((1, 30, 24, 3), np.uint8), cfg, progress=False)
+
+
+def test_real_photos_prepared_once_equal_the_old_repeated_passes(shared_data):
+    """On real CUFS photos (dark XM2VTS backdrops, where GrabCut succeeds, and light ones):
+    preparing twice equals preparing once, so stage 1 on the prepared arrays gives what the
+    former path (the background model again inside stage 1) gave, bit for bit; and the kept bank
+    side of `Stage1` gives what a fresh search gives."""
+    from ide.pgm.background import dark_backdrop, grabcut_mask
+    from ide.pgm.prepare import prepare_photos
+
+    split = load_split(shared_data / "CUFS", "train")
+    xm = [i for i, pid in enumerate(split.ids) if pid.startswith("XM2VTS")]
+    dark = [i for i in xm if dark_backdrop(to_gray(split.photos[i]))][:4]
+    pick = dark + [i for i, pid in enumerate(split.ids) if pid.startswith(("CUHK", "AR"))][::40][:4]
+    assert len(dark) == 4 and all(grabcut_mask(split.photos[i]).any() for i in dark)
+    photos = split.photos[pick]
+    once = prepare_photos(photos, 10.0)
+    np.testing.assert_array_equal(prepare_photos(once, 10.0), once)
+    assert all((once[j] != to_gray(photos[j])).any() for j in range(len(dark)))  # the backdrops changed
+    cfg = Stage1Config(
+        patch=10, step=5, search=5, k=5, iters=3, brightness=0.1, background=10.0, device="cpu"
+    )
+    bank, sketches, queries = once[1:], split.sketches[pick][1:], once[[0, 4]]
+    batch = coarse_sketches(bank, sketches, queries, cfg, progress=False)
+    stage1 = Stage1(bank, sketches, cfg)
+    one = np.concatenate([stage1(queries[i : i + 1]) for i in range(2)])
+    np.testing.assert_array_equal(one, batch)

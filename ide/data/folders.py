@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ide.data.io import is_image_file, read_image
+from ide.data.io import is_gray, is_image_file, read_image
 from ide.errors import UserError
 
 HEIGHT, WIDTH = 250, 200  # the CUFS aligned layout (width x height = 200x250)
@@ -117,8 +117,7 @@ def _load_pair(
             f"sketch {sketch_path} is {sketch.shape[1]}x{sketch.shape[0]} but its photo is "
             f"{photo.shape[1]}x{photo.shape[0]}; a pair must have one size"
         )
-    gray = bool((photo[..., 0] == photo[..., 1]).all() and (photo[..., 1] == photo[..., 2]).all())
-    return photo, sketch, gray
+    return photo, sketch, is_gray(photo)
 
 
 def load_split(root: str | Path, split: str, size: tuple[int, int] | None = (HEIGHT, WIDTH)) -> PairedSplit:

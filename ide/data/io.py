@@ -55,6 +55,13 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
+def is_gray(photo: np.ndarray) -> bool:
+    """True for a gray photo: uint8 [H, W], or [H, W, 3] with three equal channels (a gray file read as RGB)."""
+    return photo.ndim == 2 or bool(
+        (photo[..., 0] == photo[..., 1]).all() and (photo[..., 1] == photo[..., 2]).all()
+    )
+
+
 def gray_batch(photos: np.ndarray) -> np.ndarray:
     """uint8 [N, H, W, 3] RGB photos → [N, H, W] gray; a gray batch [N, H, W] as it is.
     (`to_gray` cannot tell a gray batch from one RGB image by shape alone; a batch can.)"""

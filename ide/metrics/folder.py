@@ -26,6 +26,7 @@ from ide.data.io import read_image
 from ide.errors import UserError
 from ide.metrics import score_batch
 from ide.metrics.recognition import NLDAOptions, format_nlda, resolve_train, score_pairs
+from ide.provenance import provenance
 
 METRICS = ("fsim", "ssim", "psnr")
 BATCH = 8  # pairs per score_batch call
@@ -239,8 +240,17 @@ def score_folders(
                    "per_image": summary["per_image"]}  # fmt: skip
     print(f"ide metrics: {summary['n']} pairs, --pred {pred}, --gt {gt}")
     print(format_table(summary))
+    write_report(summary, json_path, csv_path, provenance())
+    return summary
+
+
+def write_report(
+    summary: dict, json_path: str | Path | None, csv_path: str | Path | None, prov: dict
+) -> None:
+    """Write `summarize`'s summary as JSON (with `prov` under "provenance") and/or CSV, atomically;
+    None skips a file. PSNR +inf (identical images) is written as null."""
     if json_path:
-        _write_atomic(json_path, json.dumps(_finite_or_none(summary), indent=1, allow_nan=False) + "\n")
+        doc = {**summary, "provenance": prov}
+        _write_atomic(json_path, json.dumps(_finite_or_none(doc), indent=1, allow_nan=False) + "\n")
     if csv_path:
         _write_atomic(csv_path, _csv_text(summary))
-    return summary

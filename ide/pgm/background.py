@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from ide.data.io import gray_batch, to_gray
+from ide.data.io import is_gray, to_gray
 
 DARK = 110  # gray level below which a border seed counts as a dark backdrop
 MAX_SHARE = 0.75  # a fill that covers more than this share of the photo leaked into the face: ignored
@@ -105,12 +105,6 @@ def _blend_white(gray: np.ndarray, back: np.ndarray) -> np.ndarray:
     return np.rint(gray * (1.0 - soft) + 255.0 * soft).astype(np.uint8)
 
 
-def photos_gray(photos: np.ndarray, tolerance: float) -> np.ndarray:
-    """uint8 RGB [N, H, W, 3] or gray [N, H, W] photos → the gray [N, H, W] both stages see:
-    through `whiten_background` when tolerance > 0 (stage1.background), plain gray otherwise."""
-    return whiten_background(photos, tolerance) if tolerance > 0 else gray_batch(photos)
-
-
 def whiten_background(photos: np.ndarray, tolerance: float) -> np.ndarray:
     """Photos with their backdrop blended to white, as gray uint8 [N, H, W] (or [H, W]).
 
@@ -127,8 +121,9 @@ def whiten_background(photos: np.ndarray, tolerance: float) -> np.ndarray:
         gray = to_gray(photo)
         if not dark_backdrop(gray):
             return gray
-        colour = photo.ndim == 3 and not (photo == photo[..., :1]).all()
-        return _blend_white(gray, grabcut_mask(photo) if colour else background_mask(gray, tolerance))
+        if is_gray(photo):
+            return _blend_white(gray, background_mask(gray, tolerance))
+        return _blend_white(gray, grabcut_mask(photo))
 
     # OpenCV releases the GIL: photos in parallel threads (GrabCut itself is single-threaded).
     with ThreadPoolExecutor(max_workers=max(1, min(len(batch), torch.get_num_threads()))) as pool:

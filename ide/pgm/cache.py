@@ -13,6 +13,7 @@ import numpy as np
 
 from ide.config import Stage1Config
 from ide.data.folders import PairedSplit
+from ide.pgm.prepare import PreparedSplit
 from ide.pgm.synthesis import coarse_sketches
 
 # Bump when stage 1 changes its results for the same data and settings (old files are then ignored).
@@ -50,21 +51,29 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def cached_coarse(
-    target: PairedSplit, bank: PairedSplit, cfg: Stage1Config, cache_dir: str | Path, leave_one_out: bool
+    target: PreparedSplit, bank: PreparedSplit, cfg: Stage1Config, cache_dir: str | Path, leave_one_out: bool
 ) -> np.ndarray:
     """Coarse sketches of `target`'s photos from `bank`, computed once and then read from the cache.
 
+    The key is the loaded splits' pixels and the settings (cfg.background among them), so a cache
+    hit never runs the background model (`PreparedSplit.photos` is made on first use).
+
     Args:
-        target: the photos to sketch.
-        bank: the training pairs.
+        target: the photos to sketch, prepared with cfg.background.
+        bank: the training pairs, prepared with cfg.background.
         cfg: stage-1 settings.
         cache_dir: folder of the cache files (created when missing).
         leave_one_out: a target id also found in the bank does not use its own pair.
     Returns:
         uint8 [N, H, W], one coarse sketch per target photo, in target order.
     """
-    path = Path(cache_dir) / f"coarse-{cache_key(target, bank, cfg, leave_one_out)}.npy"
-    expected = (len(target), *target.photos.shape[1:3])
+    for prepared in (target, bank):
+        if prepared.background != cfg.background:
+            raise ValueError(
+                f"photos prepared with background {prepared.background}, cfg has {cfg.background}"
+            )
+    path = Path(cache_dir) / f"coarse-{cache_key(target.split, bank.split, cfg, leave_one_out)}.npy"
+    expected = (len(target), *target.split.photos.shape[1:3])
     if path.is_file():
         try:
             cached = np.load(path)

@@ -1,6 +1,6 @@
 """Exact distances, the ranking rule, and flat candidates for the stage-1 search.
 
-Ranking rule (what "the K nearest" means, here and in `bench/stage1_reference.py`): by the squared
+Ranking rule (what "the K nearest" means, here and in `reference.py`): by the squared
 distance of the normalised patches; among equal distances, by the brightness difference
 |Σq - Σb|; then by the squared offset of the candidate's corner from the query's; then by the
 smaller flat index n·H·W + y·W + x. The rules matter for flat (constant) patches: under mean or

@@ -246,6 +246,7 @@ def knn_search(
     exclude: torch.Tensor,
     batch: int = 64,
     progress: bool = False,
+    cache: dict | None = None,
 ) -> Neighbours:
     """Exact K nearest bank patches of every grid patch of every query.
 
@@ -256,6 +257,8 @@ def knn_search(
         search: window half-width in pixels; k: neighbours kept; metric: the patch distance.
         exclude: int64 [M], a bank index that query m must not use, or -1.
         batch: queries per matrix product.
+        cache: a dict the caller keeps for one bank, grid and metric; the bank side's flat-candidate
+            tables are kept in it and reused by later calls (None: nothing kept).
     Returns:
         `Neighbours` with index/dist [M, P, K].
     """
@@ -293,7 +296,12 @@ def knn_search(
         # for one excluded bank photo's: up to (2·search+1)·ny of one value).
         keep = k + ((2 * search + 1) * band.ny if bool((exclude >= 0).any()) else 0)
         origins = [y0 * w + x0 for x0 in grid.xs]
-        fl_index, fl_value, fl_off2 = flat_table(band.flat, band.value, band.wins, y_lo, h, w, keep, origins)
+        tables = None if cache is None else cache.get(("flats", y0, keep))
+        if tables is None:
+            tables = flat_table(band.flat, band.value, band.wins, y_lo, h, w, keep, origins)
+            if cache is not None:
+                cache[("flats", y0, keep)] = tables
+        fl_index, fl_value, fl_off2 = tables
         origin = torch.tensor(origins, device=dev).repeat(m)  # [M·G], row m·G + g
         q64 = qint.to(exact_dtype(d)).reshape(m * g, d)
         best_d = torch.empty(m * g, k, dtype=torch.float64, device=dev)

@@ -9,7 +9,6 @@ import torch
 from tqdm import tqdm
 
 from ide.config import Stage1Config
-from ide.data.io import gray_batch
 from ide.errors import UserError
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
@@ -47,7 +46,8 @@ def _check(
     for name, arr in (("bank photos", bank_photos), ("bank sketches", bank_sketches), ("photos", photos)):
         if arr.dtype != np.uint8 or arr.ndim != 3:
             raise UserError(
-                f"stage 1: {name} must be uint8 [N, H, W] gray images, got {arr.dtype} {arr.shape}"
+                f"stage 1: {name} must be uint8 [N, H, W] gray images, got {arr.dtype} {arr.shape}; "
+                "prepare photos first (ide.pgm.prepare.prepare_photos)"
             )
     if bank_photos.shape != bank_sketches.shape:
         raise UserError(
@@ -130,6 +130,61 @@ def synthesize(
     return out
 
 
+class Stage1:
+    """Stage 1 with one training bank, kept between calls: the bank on the compute device and the
+    bank-side search data (`knn_search`'s cache), so that sketching one photo at a time does not
+    redo the bank's work for every photo.
+
+    Args:
+        bank_photos: uint8 [N, H, W] prepared training photos (`ide.pgm.prepare.prepare_photos`).
+        bank_sketches: uint8 [N, H, W] their sketches.
+        cfg: the stage-1 settings.
+    """
+
+    def __init__(self, bank_photos: np.ndarray, bank_sketches: np.ndarray, cfg: Stage1Config):
+        self.bank_photos, self.bank_sketches = np.asarray(bank_photos), np.asarray(bank_sketches)
+        self.cfg = cfg
+        self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cache: dict = {}
+
+    def __call__(
+        self, photos: np.ndarray, exclude: Sequence[int | None] | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """uint8 [M, H, W] prepared photos, aligned like the bank → uint8 [M, H, W] coarse sketches.
+
+        exclude[m] is a bank index photo m must not use (leave-one-out), or None.
+        Raises UserError: mismatched sizes, K larger than the number of candidates, a bad setting.
+        """
+        cfg = self.cfg
+        ex = [-1 if e is None else int(e) for e in (exclude if exclude is not None else [None] * len(photos))]
+        photos = np.asarray(photos)
+        grid = _check(self.bank_photos, self.bank_sketches, photos, cfg, ex)
+        if len(photos) == 0:
+            return np.zeros((0, grid.height, grid.width), np.uint8)
+        dev = resolve_device(cfg.device)
+        if self._tensors is None or self._tensors[0].device != dev:
+            self._tensors = tuple(
+                torch.from_numpy(np.ascontiguousarray(a)).to(dev)
+                for a in (self.bank_photos, self.bank_sketches)
+            )
+            self._cache = {}
+        bank_p, bank_s = self._tensors
+        query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
+        nbrs = knn_search(
+            bank_p,
+            query,
+            grid,
+            cfg.search,
+            cfg.k,
+            metric_of(cfg),
+            torch.tensor(ex, dtype=torch.int64, device=dev),
+            batch=cfg.batch,
+            progress=progress,
+            cache=self._cache,
+        )
+        return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
+
+
 def coarse_sketches(
     bank_photos: np.ndarray,
     bank_sketches: np.ndarray,
@@ -138,13 +193,13 @@ def coarse_sketches(
     exclude: Sequence[int | None] | None = None,
     progress: bool = True,
 ) -> np.ndarray:
-    """Coarse sketches of photos from a training bank (stage 1).
+    """Coarse sketches of photos from a training bank (stage 1), in one call (see `Stage1`).
 
     Args:
-        bank_photos: uint8 [N, H, W] gray or [N, H, W, 3] RGB training photos.
+        bank_photos: uint8 [N, H, W] prepared training photos (gray, backdrop whitened when
+            cfg.background > 0: `ide.pgm.prepare.prepare_photos`).
         bank_sketches: uint8 [N, H, W] their sketches.
-        photos: uint8 [M, H, W] gray or [M, H, W, 3] RGB photos, aligned like the bank. The
-            search works on gray; colour only helps the background model (cfg.background > 0).
+        photos: uint8 [M, H, W] prepared photos, aligned like the bank.
         cfg: the stage-1 settings.
         exclude: exclude[m] is a bank index photo m must not use (leave-one-out), or None.
         progress: show progress bars.
@@ -153,30 +208,4 @@ def coarse_sketches(
     Raises:
         UserError: mismatched sizes, K larger than the number of candidates, a bad setting.
     """
-    ex = [-1 if e is None else int(e) for e in (exclude if exclude is not None else [None] * len(photos))]
-    bank_rgb, photos_rgb = np.asarray(bank_photos), np.asarray(photos)
-    bank_photos, photos = gray_batch(bank_rgb), gray_batch(photos_rgb)
-    grid = _check(bank_photos, np.asarray(bank_sketches), photos, cfg, ex)
-    if len(photos) == 0:
-        return np.zeros((0, grid.height, grid.width), np.uint8)
-    if cfg.background > 0:  # on the colour photos where there are any (GrabCut)
-        from ide.pgm.background import whiten_background
-
-        bank_photos = whiten_background(bank_rgb, cfg.background)
-        photos = whiten_background(photos_rgb, cfg.background)
-    dev = resolve_device(cfg.device)
-    bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
-    bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
-    query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
-    nbrs = knn_search(
-        bank_p,
-        query,
-        grid,
-        cfg.search,
-        cfg.k,
-        metric_of(cfg),
-        torch.tensor(ex, dtype=torch.int64, device=dev),
-        batch=cfg.batch,
-        progress=progress,
-    )
-    return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
+    return Stage1(bank_photos, bank_sketches, cfg)(photos, exclude, progress)

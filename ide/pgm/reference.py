@@ -4,7 +4,7 @@ For every grid patch of a photo: every bank photo, every top-left corner within 
 of the same position, the squared distance of the normalised patches; the K smallest, ties by
 the brightness difference |Σq - Σb|, then by the squared offset from the query's position, then by
 the smaller flat index n·H·W + y·W + x (so tied flat patches come from different training photos).
-`ide.pgm.search.knn_search` must return the same.
+`ide.pgm.search.knn_search` must return the same (tests and `bench/stage1.py` check it).
 """
 
 from __future__ import annotations
@@ -12,13 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
-def positions(length: int, patch: int, step: int) -> list[int]:
-    """0, step, 2·step, ... and the last one flush with the border."""
-    pos = list(range(0, length - patch + 1, step))
-    if pos[-1] != length - patch:
-        pos.append(length - patch)
-    return pos
+from ide.pgm.grid import positions
 
 
 def normalise(x: np.ndarray, norm: str, floor: float, brightness: float) -> np.ndarray:
@@ -45,7 +39,7 @@ def reference_knn(
     exclude: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """bank uint8 [N, H, W], photo uint8 [H, W] → (index int64 [P, K], dist float64 [P, K]), P in row-major
-    grid order."""
+    grid order. `exclude`: a bank photo the photo must not use (None or -1: none)."""
     n, h, w = bank.shape
     d = patch * patch
     out_index, out_dist = [], []
@@ -67,7 +61,7 @@ def reference_knn(
             # Equal distances computed in different orders differ in the last bits; rounding to 1e-6
             # makes them tie, as they do exactly (none/mean distances are multiples of 1/d²).
             dist = np.round(dist, 6)
-            if exclude is not None:
+            if exclude is not None and exclude >= 0:  # -1 or None: no photo left out
                 dist[exclude] = np.inf
             tie = np.abs(raw.sum() - cands_raw.sum(-1))
             off2 = (yy - y0) ** 2 + (xx - x0) ** 2
