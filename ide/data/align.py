@@ -21,7 +21,14 @@ from ide.errors import UserError
 LEFT_EYE, RIGHT_EYE = (75.0, 125.0), (127.0, 125.0)  # targets in the aligned 200x250 image
 # Eye centres (x_left, y_left, x_right, y_right) of the datasets' 200x250 layouts (medians of detections).
 LAYOUTS = {"cufs": (75.0, 125.0, 127.0, 125.0), "cufsf": (62.0, 112.0, 137.0, 112.0)}
-DETECT_SIDE = 800  # faces are searched on a copy no larger than this: faster, and scale-independent
+SEARCH_SIDE = 400  # faces are searched on a copy no larger than this: faster, and scale-independent
+ANGLES = (0, -10, 10, -20, 20, -30, 30)  # rotations (degrees) of the face search
+BOX_EYES = (0.28, 0.39, 0.72, 0.39)  # eye centres in a Haar face box, in box widths and heights
+REFINE_STEPS = 2  # eye re-detections on the upright copy
+REFINE_EYE_DIST = 100.0  # eye distance (px) of the upright copy the eyes are re-detected on
+# eye centre minus Haar eye-box centre on that copy, in eye distances (x_l, y_l, x_r, y_r);
+# measured on the CUFS training photos by `python bench/align.py --calibrate`
+CALIBRATION = (0.0, 0.0, 0.0, 0.0)
 FACE_SIDE = 240  # eyes are searched in a face crop at least this wide
 _LAYOUT_HINT = (
     "use a frontal, upright photo of one face, or align it yourself (eyes at (75,125) and (127,125))"
@@ -47,20 +54,6 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim == 2:
         return rgb
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def _find_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h), largest first; boxes under half the width of the largest are dropped
-    as background. A looser second pass runs only when the first finds nothing."""
-    side = min(gray.shape)
-    for scale, neighbours in ((1.1, 5), (1.05, 3)):
-        faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-            gray, scaleFactor=scale, minNeighbors=neighbours, minSize=(max(24, side // 8),) * 2
-        )
-        if len(faces):
-            faces = sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2])
-            return [f for f in faces if f[2] >= faces[0][2] / 2]
-    return []
 
 
 def _find_eyes(face_gray: np.ndarray, w: int, h: int):
@@ -109,31 +102,169 @@ def _best_pair(cands: list[tuple[float, float, float]], w: int, h: int):
     return best
 
 
-def detect_eyes(rgb: np.ndarray, name: str = "photo") -> tuple[tuple[float, float], tuple[float, float]]:
+def detect_eyes(
+    rgb: np.ndarray, name: str = "photo", calibration: tuple[float, ...] = CALIBRATION
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Eye centres ((x_left, y_left), (x_right, y_right)) in image pixels, left = smaller x.
+
+    A rotation search finds the face and a first eye pair (`_coarse_eyes`); then the eyes are
+    re-detected twice on a copy warped upright to a fixed eye distance, where the Haar eye boxes'
+    offset from the true eye centre is the same for every face and `calibration` removes it.
 
     Args:
         rgb: uint8 [H, W, 3] (or gray [H, W]) photo.
         name: the file, for the error message.
+        calibration: (dx_left, dy_left, dx_right, dy_right), eye centre minus eye-box centre in units
+            of the eye distance on the upright copy; zeros give the raw box centres (bench/align.py
+            --calibrate measures it on the CUFS training photos).
     Raises:
         AlignError: no face, several faces, or no acceptable pair of eyes in the face.
     """
-    gray = _gray(rgb)
-    zoom = min(1.0, DETECT_SIDE / max(gray.shape))
-    if zoom < 1:
-        gray = cv2.resize(gray, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
-    faces = _find_faces(gray)
+    gray = _gray(np.asarray(rgb))
+    faces, guesses = _coarse_eyes(gray, name)
     if not faces:
-        raise AlignError(f"no face found in {name}; {_LAYOUT_HINT}")
-    # a face box without a pair of eyes is taken for a false detection (Haar finds "faces" in textures)
-    found = [(box, pair) for box in faces if (pair := _eyes_in(gray, box)) is not None]
-    if not found:
+        # no eye pair in any face box: eyes where Haar face boxes put them, kept only when the upright
+        # copy shows both eyes (a texture that fooled the face cascade rarely does)
+        faces = [(left, right) for left, right in guesses if _refine(gray, left, right, calibration)[2] == 2][
+            :1
+        ]
+    if not faces:
         raise AlignError(f"found a face but not two eyes in {name}; {_LAYOUT_HINT}")
-    if len(found) > 1:
-        raise AlignError(f"{len(found)} faces found in {name}; crop the photo to one face")
-    (x, y, _, _), (left, right) = found[0]
-    return _unscale(np.add(left, (x, y)), zoom), _unscale(np.add(right, (x, y)), zoom)
+    if len(faces) > 1:
+        raise AlignError(f"{len(faces)} faces found in {name}; crop the photo to one face")
+    left, right = faces[0]
+    for _ in range(REFINE_STEPS):
+        left, right, _ = _refine(gray, left, right, calibration)
+    return tuple(map(float, left)), tuple(map(float, right))
+
+
+def _coarse_eyes(gray: np.ndarray, name: str) -> tuple[list, list]:
+    """Faces and eye pairs by a rotation search on a copy no larger than SEARCH_SIDE: the face cascade
+    runs on copies turned by each of ANGLES, detections of one face at several angles are merged and
+    the eyes are sought in its best-scoring ones (highest cascade level weight).
+
+    Returns (faces, guesses), each a list of (left, right) float64 [2] image pixels: the eye pairs
+    found (faces under half the width of the largest dropped as background) and, per face box of the
+    three best faces, the eyes guessed from the box alone.
+    Raises:
+        AlignError: no face box at all.
+    """
+    zoom = min(1.0, SEARCH_SIDE / max(gray.shape))
+    small = cv2.resize(gray, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA) if zoom < 1 else gray
+    clusters = _face_clusters(cv2.equalizeHist(small))
+    if not clusters:
+        raise AlignError(f"no face found in {name}; {_LAYOUT_HINT}")
+    found, guesses = [], []
+    for cluster in clusters:
+        for _, box, image, matrix in cluster[:3]:
+            back = cv2.invertAffineTransform(matrix)
+            pair = _eyes_in(image, box)
+            if pair is not None:
+                eyes = [np.array(_unscale(_apply(back, np.add(e, box[:2])), zoom)) for e in pair]
+                found.append((box[2], sorted(eyes, key=lambda e: e[0])))
+                break
+        x, y, w, h = cluster[0][1]
+        guess = [
+            np.array(_unscale(_apply(back0, p), zoom))
+            for back0 in [cv2.invertAffineTransform(cluster[0][3])]
+            for p in ((x + BOX_EYES[0] * w, y + BOX_EYES[1] * h), (x + BOX_EYES[2] * w, y + BOX_EYES[3] * h))
+        ]
+        guesses.append(tuple(guess))
+    found = [f for f in found if f[0] >= max(f[0] for f in found) / 2]  # smaller ones: background
+    return [tuple(eyes) for _, eyes in found], guesses[:3]
+
+
+def _face_clusters(gray: np.ndarray) -> list[list]:
+    """Face detections on rotated copies, grouped by face: clusters of (weight, box, rotated image,
+    image→rotated matrix), best weight first within and across clusters."""
+    side = min(gray.shape)
+    for scale, neighbours in ((1.1, 5), (1.05, 3)):  # the looser pass only when the first finds nothing
+        hits = []
+        for angle in ANGLES:
+            image, matrix = _rotated(gray, angle)
+            boxes, _, weights = _cascade("haarcascade_frontalface_default.xml").detectMultiScale3(
+                image,
+                scaleFactor=scale,
+                minNeighbors=neighbours,
+                minSize=(max(24, side // 8),) * 2,
+                outputRejectLevels=True,
+            )
+            for box, weight in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights)):
+                hits.append((float(weight), tuple(int(v) for v in box), image, matrix))
+        if hits:
+            break
+    clusters: list[list] = []
+    back = {id(h[3]): cv2.invertAffineTransform(h[3]) for h in hits}
+    for hit in sorted(hits, key=lambda h: -h[0]):
+        x, y, w, h = hit[1]
+        centre = _apply(back[id(hit[3])], (x + w / 2, y + h / 2))
+        for cluster in clusters:
+            ref_centre, ref_w = cluster[0][0], cluster[0][1]
+            if np.hypot(*(centre - ref_centre)) < 0.5 * max(w, ref_w) and 0.5 < w / ref_w < 2:
+                cluster[1].append(hit)
+                break
+        else:
+            clusters.append(((centre, w), [hit]))
+    return [members for _, members in clusters]
+
+
+def _rotated(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned by `angle` degrees (counter-clockwise on screen) on a canvas that holds all of
+    it, edges replicated (no artificial border for the cascade), and the float64 [2, 3] image→copy map."""
+    h, w = gray.shape
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    if angle == 0:
+        return gray, matrix
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = int(np.ceil(w * cos + h * sin)), int(np.ceil(w * sin + h * cos))
+    matrix[:, 2] += ((size[0] - w) / 2, (size[1] - h) / 2)
+    return cv2.warpAffine(gray, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), matrix
+
+
+def _refine(gray: np.ndarray, left, right, calibration) -> tuple[np.ndarray, np.ndarray, int]:
+    """One refinement: warp the eye band upright with the eyes REFINE_EYE_DIST px apart, take per side
+    the eye box nearest where the eye should be, add the calibration, map back. An eye whose box is
+    not found keeps its estimate. Returns (left, right, how many of the two eyes were seen)."""
+    d = REFINE_EYE_DIST
+    target = (0.6 * d, 0.6 * d, 1.6 * d, 0.6 * d)  # eyes in a 2.2d x 1.2d band
+    matrix = eye_transform(left, right, target)
+    scale = float(np.hypot(*matrix[:, 0]))
+    source = gray
+    while scale < 0.5:  # shrinking a lot: halve first (no aliasing)
+        source, scale = cv2.pyrDown(source), scale * 2
+    factor = source.shape[0] / gray.shape[0]
+    matrix = eye_transform(*((np.asarray(e) + 0.5) * factor - 0.5 for e in (left, right)), target)
+    band = cv2.warpAffine(
+        source,
+        matrix,
+        (round(2.2 * d), round(1.2 * d)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    band = cv2.equalizeHist(band)
+    boxes = []
+    for filename in ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml"):
+        found = _cascade(filename).detectMultiScale(
+            band,
+            scaleFactor=1.05,
+            minNeighbors=3,
+            minSize=(round(0.25 * d),) * 2,
+            maxSize=(round(0.8 * d),) * 2,
+        )
+        boxes += [(x + (s - 1) / 2, y + (t - 1) / 2) for x, y, s, t in np.reshape(found, (-1, 4))]
+    back = cv2.invertAffineTransform(matrix)
+    eyes, seen = [], 0
+    for i, estimate in enumerate((left, right)):
+        expected = np.array(target[2 * i : 2 * i + 2])
+        near = [np.array(b) for b in boxes if np.hypot(*(np.array(b) - expected)) < 0.3 * d]
+        if not near:
+            eyes.append(np.asarray(estimate, np.float64))
+            continue
+        seen += 1
+        centre = min(near, key=lambda b: np.hypot(*(b - expected)))
+        centre = centre + np.array(calibration[2 * i : 2 * i + 2]) * d
+        eyes.append(np.array(_unscale(_apply(back, centre), factor)))
+    return eyes[0], eyes[1], seen
 
 
 def _unscale(point: np.ndarray, factor: float) -> tuple[float, float]:
@@ -153,6 +284,11 @@ def _eyes_in(gray: np.ndarray, box: tuple[int, int, int, int]):
         top = cv2.resize(top, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
     pair = _find_eyes(cv2.equalizeHist(top), round(w * up), round(h * up))
     return None if pair is None else (_unscale(pair[0], up), _unscale(pair[1], up))
+
+
+def _apply(matrix: np.ndarray, point) -> np.ndarray:
+    """float64 [2] image of a point (x, y) under a [2, 3] affine map."""
+    return matrix[:, :2] @ np.asarray(point, np.float64) + matrix[:, 2]
 
 
 def eye_transform(
