@@ -23,6 +23,9 @@ LEFT_EYE, RIGHT_EYE = (75.0, 125.0), (127.0, 125.0)  # targets in the aligned 20
 LAYOUTS = {"cufs": (75.0, 125.0, 127.0, 125.0), "cufsf": (62.0, 112.0, 137.0, 112.0)}
 SEARCH_SIDE = 400  # faces are searched on a copy no larger than this: faster, and scale-independent
 ANGLES = (0, -10, 10, -20, 20, -30, 30)  # rotations (degrees) of the face search
+MAX_TILT = 20.0  # degrees an eye line may turn from the roll the face cascade saw
+MERGE = 0.15  # eye boxes this close (in eye distances) to the chosen one are averaged with it
+MAX_FACES = 4  # face clusters examined, best-scoring first
 BOX_EYES = (0.28, 0.39, 0.72, 0.39)  # eye centres in a Haar face box, in box widths and heights
 REFINE_STEPS = 2  # eye re-detections on the upright copy
 REFINE_EYE_DIST = 100.0  # eye distance (px) of the upright copy the eyes are re-detected on
@@ -121,31 +124,39 @@ def detect_eyes(
         AlignError: no face, several faces, or no acceptable pair of eyes in the face.
     """
     gray = _gray(np.asarray(rgb))
-    faces, guesses = _coarse_eyes(gray, name)
-    if not faces:
-        # no eye pair in any face box: eyes where Haar face boxes put them, kept only when the upright
-        # copy shows both eyes (a texture that fooled the face cascade rarely does)
-        faces = [(left, right) for left, right in guesses if _refine(gray, left, right, calibration)[2] == 2][
-            :1
-        ]
+    faces = []
+    for width, roll, starts in _face_starts(gray, name):
+        best = None
+        for confirmed, (left, right) in starts:
+            for _ in range(REFINE_STEPS):
+                left, right, seen, cost = _refine(gray, left, right, calibration)
+            # a start counts when the upright copy shows both eyes, or its eyes were found in the face
+            # box already (a face box with neither is taken for a texture that fooled the cascade), and
+            # when its eye line follows the face's roll (not an eye and a nostril, say)
+            tilt = np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))
+            if (seen == 2 or confirmed) and abs(tilt - roll) < MAX_TILT:
+                rank = (-seen, cost)
+                if best is None or rank < best[0]:
+                    best = (rank, left, right)
+        if best is not None:
+            faces.append((width, best[1], best[2]))
+    faces = [f for f in faces if f[0] >= max(f[0] for f in faces) / 2] if faces else []  # smaller: background
     if not faces:
         raise AlignError(f"found a face but not two eyes in {name}; {_LAYOUT_HINT}")
     if len(faces) > 1:
         raise AlignError(f"{len(faces)} faces found in {name}; crop the photo to one face")
-    left, right = faces[0]
-    for _ in range(REFINE_STEPS):
-        left, right, _ = _refine(gray, left, right, calibration)
+    _, left, right = faces[0]
     return tuple(map(float, left)), tuple(map(float, right))
 
 
-def _coarse_eyes(gray: np.ndarray, name: str) -> tuple[list, list]:
-    """Faces and eye pairs by a rotation search on a copy no larger than SEARCH_SIDE: the face cascade
-    runs on copies turned by each of ANGLES, detections of one face at several angles are merged and
-    the eyes are sought in its best-scoring ones (highest cascade level weight).
+def _face_starts(gray: np.ndarray, name: str) -> list[tuple[float, float, list]]:
+    """Faces by a rotation search on a copy no larger than SEARCH_SIDE, each with first guesses of its
+    eyes. The face cascade runs on copies turned by each of ANGLES; detections of one face at several
+    angles are merged, and the eye cascades run in its best-scoring boxes (highest level weight).
 
-    Returns (faces, guesses), each a list of (left, right) float64 [2] image pixels: the eye pairs
-    found (faces under half the width of the largest dropped as background) and, per face box of the
-    three best faces, the eyes guessed from the box alone.
+    Returns per face (box width in image px, roll in degrees (`_angle`), starts), starts a list of (confirmed, (left, right)),
+    eyes float64 [2] in image pixels: the eye pair found in a box (confirmed) and the eyes where a
+    Haar face box puts them (BOX_EYES), which the refinement can still pull onto the eyes.
     Raises:
         AlignError: no face box at all.
     """
@@ -154,24 +165,36 @@ def _coarse_eyes(gray: np.ndarray, name: str) -> tuple[list, list]:
     clusters = _face_clusters(cv2.equalizeHist(small))
     if not clusters:
         raise AlignError(f"no face found in {name}; {_LAYOUT_HINT}")
-    found, guesses = [], []
-    for cluster in clusters:
-        for _, box, image, matrix in cluster[:3]:
-            back = cv2.invertAffineTransform(matrix)
+    faces = []
+    for cluster in clusters[:MAX_FACES]:
+        # the cascade fires within about ±15° of upright, so the face's roll is the middle of the angles
+        # it fired at (the best-scoring angle is often one end); boxes nearest that angle come first
+        angles = np.array([_angle(m) for _, _, _, m in cluster])
+        weights = np.maximum([h[0] for h in cluster], 0.1)
+        roll = float(np.average(angles, weights=weights))
+        cluster = sorted(cluster, key=lambda h: abs(_angle(h[3]) - roll))
+        starts = []
+        for _, box, image, matrix in cluster[:5]:
             pair = _eyes_in(image, box)
             if pair is not None:
-                eyes = [np.array(_unscale(_apply(back, np.add(e, box[:2])), zoom)) for e in pair]
-                found.append((box[2], sorted(eyes, key=lambda e: e[0])))
+                starts.append((True, [np.add(e, box[:2]) for e in pair], matrix))
                 break
-        x, y, w, h = cluster[0][1]
-        guess = [
-            np.array(_unscale(_apply(back0, p), zoom))
-            for back0 in [cv2.invertAffineTransform(cluster[0][3])]
-            for p in ((x + BOX_EYES[0] * w, y + BOX_EYES[1] * h), (x + BOX_EYES[2] * w, y + BOX_EYES[3] * h))
-        ]
-        guesses.append(tuple(guess))
-    found = [f for f in found if f[0] >= max(f[0] for f in found) / 2]  # smaller ones: background
-    return [tuple(eyes) for _, eyes in found], guesses[:3]
+        _, (x, y, w, h), _, matrix = cluster[0]
+        guess = [(x + BOX_EYES[0] * w, y + BOX_EYES[1] * h), (x + BOX_EYES[2] * w, y + BOX_EYES[3] * h)]
+        starts.append((False, guess, matrix))
+        eyes = []
+        for confirmed, pair, m in starts:
+            back = cv2.invertAffineTransform(m)
+            pair = sorted((np.array(_unscale(_apply(back, e), zoom)) for e in pair), key=lambda e: e[0])
+            eyes.append((confirmed, pair))
+        faces.append((w / zoom, roll, eyes))
+    return faces
+
+
+def _angle(matrix: np.ndarray) -> float:
+    """Rotation (degrees, cv2's sense: counter-clockwise on screen) of an image→copy [2, 3] map; a face
+    upright on that copy has its eye line at this angle in the image (y down)."""
+    return float(np.degrees(np.arctan2(-matrix[1, 0], matrix[0, 0])))
 
 
 def _face_clusters(gray: np.ndarray) -> list[list]:
@@ -221,10 +244,11 @@ def _rotated(gray: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     return cv2.warpAffine(gray, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), matrix
 
 
-def _refine(gray: np.ndarray, left, right, calibration) -> tuple[np.ndarray, np.ndarray, int]:
+def _refine(gray: np.ndarray, left, right, calibration) -> tuple[np.ndarray, np.ndarray, int, float]:
     """One refinement: warp the eye band upright with the eyes REFINE_EYE_DIST px apart, take per side
     the eye box nearest where the eye should be, add the calibration, map back. An eye whose box is
-    not found keeps its estimate. Returns (left, right, how many of the two eyes were seen)."""
+    not found keeps its estimate. Returns (left, right, how many of the two eyes were seen, the
+    pair's cost (`_pair_cost`, inf unless both were seen))."""
     d = REFINE_EYE_DIST
     target = (0.6 * d, 0.6 * d, 1.6 * d, 0.6 * d)  # eyes in a 2.2d x 1.2d band
     matrix = eye_transform(left, right, target)
@@ -251,20 +275,43 @@ def _refine(gray: np.ndarray, left, right, calibration) -> tuple[np.ndarray, np.
             minSize=(round(0.25 * d),) * 2,
             maxSize=(round(0.8 * d),) * 2,
         )
-        boxes += [(x + (s - 1) / 2, y + (t - 1) / 2) for x, y, s, t in np.reshape(found, (-1, 4))]
-    back = cv2.invertAffineTransform(matrix)
-    eyes, seen = [], 0
-    for i, estimate in enumerate((left, right)):
+        boxes += [(x + (s - 1) / 2, y + (t - 1) / 2, s) for x, y, s, t in np.reshape(found, (-1, 4))]
+    sides = []
+    for i in range(2):
         expected = np.array(target[2 * i : 2 * i + 2])
-        near = [np.array(b) for b in boxes if np.hypot(*(np.array(b) - expected)) < 0.3 * d]
-        if not near:
+        sides.append([np.array(b) for b in boxes if np.hypot(*(np.array(b[:2]) - expected)) < 0.35 * d])
+    chosen = _band_pair(sides, d)
+    back = cv2.invertAffineTransform(matrix)
+    eyes = []
+    for i, estimate in enumerate((left, right)):
+        if chosen[i] is None:
             eyes.append(np.asarray(estimate, np.float64))
             continue
-        seen += 1
-        centre = min(near, key=lambda b: np.hypot(*(b - expected)))
+        # the boxes of both cascades around the chosen one agree to a pixel or two: their mean is steadier
+        centre = np.mean([b[:2] for b in sides[i] if np.hypot(*(b[:2] - chosen[i][:2])) < MERGE * d], axis=0)
         centre = centre + np.array(calibration[2 * i : 2 * i + 2]) * d
         eyes.append(np.array(_unscale(_apply(back, centre), factor)))
-    return eyes[0], eyes[1], seen
+    cost = _pair_cost(*chosen, d) if all(c is not None for c in chosen) else np.inf
+    return eyes[0], eyes[1], sum(c is not None for c in chosen), cost
+
+
+def _band_pair(sides: list[list[np.ndarray]], d: float) -> list:
+    """The left and right eye boxes (x centre, y centre, size) of the upright band that best form a
+    pair: level, d apart, centred, similar in size; a box eyebrow or a nostril makes a worse pair than
+    the eye. With boxes on one side only, the one nearest its expected place; None where none."""
+    expected = [np.array((0.6 * d, 0.6 * d)), np.array((1.6 * d, 0.6 * d))]
+    if not sides[0] or not sides[1]:
+        return [min(s, key=lambda b: np.hypot(*(b[:2] - e))) if s else None for s, e in zip(sides, expected)]
+
+    return list(min(((a, b) for a in sides[0] for b in sides[1]), key=lambda p: _pair_cost(*p, d)))
+
+
+def _pair_cost(a: np.ndarray, b: np.ndarray, d: float) -> float:
+    """How unlike an eye pair two band boxes (x, y, size) are: tilt, distance off d, centre off the
+    band's, size mismatch. 0 for the expected pair."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    mid = (a[:2] + b[:2]) / 2 - (1.1 * d, 0.6 * d)
+    return abs(dy) / d + abs(dx / d - 1) + 0.5 * np.hypot(*mid) / d + 0.5 * abs(np.log(a[2] / b[2]))
 
 
 def _unscale(point: np.ndarray, factor: float) -> tuple[float, float]:
