@@ -16,11 +16,9 @@ import numpy as np
 
 from ide.data.folders import HEIGHT, WIDTH
 from ide.data.io import is_image_file, read_image, write_png
+from ide.data.layout import CUFS_EYES, LAYOUTS  # noqa: F401 (LAYOUTS: the table of `ide align --layout`)
 from ide.errors import UserError
 
-LEFT_EYE, RIGHT_EYE = (75.0, 125.0), (127.0, 125.0)  # targets in the aligned 200x250 image
-# Eye centres (x_left, y_left, x_right, y_right) of the datasets' 200x250 layouts (medians of detections).
-LAYOUTS = {"cufs": (75.0, 125.0, 127.0, 125.0), "cufsf": (62.0, 112.0, 137.0, 112.0)}
 SEARCH_SIDE = 400  # faces are searched on a copy no larger than this: faster, and scale-independent
 ANGLES = (0, -10, 10, -20, 20, -30, 30)  # rotations (degrees) of the face search
 MAX_TILT = 20.0  # degrees an eye line may turn from the roll the face cascade saw
@@ -34,7 +32,9 @@ REFINE_EYE_DIST = 100.0  # eye distance (px) of the upright copy the eyes are re
 CALIBRATION = (0.0, 0.0, 0.0, 0.0)
 FACE_SIDE = 240  # eyes are searched in a face crop at least this wide
 _LAYOUT_HINT = (
-    "use a frontal, upright photo of one face, or align it yourself (eyes at (75,125) and (127,125))"
+    "use a frontal photo of one face, or align it yourself (eyes at ({:g},{:g}) and ({:g},{:g}))".format(
+        *CUFS_EYES
+    )
 )
 
 
@@ -339,7 +339,7 @@ def _apply(matrix: np.ndarray, point) -> np.ndarray:
 
 
 def eye_transform(
-    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = LAYOUTS["cufs"]
+    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = CUFS_EYES
 ) -> np.ndarray:
     """float64 [2, 3] similarity (rotation, uniform scale, shift) taking left → eyes[:2], right → eyes[2:]
     (default the CUFS layout (75,125), (127,125))."""
@@ -358,7 +358,7 @@ def align_face(
     rgb: np.ndarray,
     name: str = "photo",
     return_matrix: bool = False,
-    eyes: tuple[float, ...] = LAYOUTS["cufs"],
+    eyes: tuple[float, ...] = CUFS_EYES,
 ):
     """Detect the eyes and warp to the 200x250 layout. uint8 [H, W, 3] (or [H, W]) → uint8 [250, 200, 3].
 
@@ -396,7 +396,7 @@ def align_face(
     return (aligned, matrix) if return_matrix else aligned
 
 
-def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = LAYOUTS["cufs"]) -> int:
+def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = CUFS_EYES) -> int:
     """`ide align`: align one photo or every image in a folder into OUT/<stem>.png.
 
     Photos that fail are reported at the end and the rest are still written. Non-image files in a
