@@ -15,6 +15,9 @@ and prints the eye-offset constants of `ide/data/align.py` (CALIBRATION): the te
     OMP_NUM_THREADS=1 python bench/align.py --limit 40     # a spread subset
     OMP_NUM_THREADS=1 python bench/align.py                # all 338 test photos
     OMP_NUM_THREADS=1 python bench/align.py --calibrate    # training photos → CALIBRATION
+    # the full run in 3 processes, then one report:
+    for k in 0 1 2; do python bench/align.py --shard $k/3 --save /tmp/align_$k.json & done; wait
+    python bench/align.py --merge /tmp/align_0.json /tmp/align_1.json /tmp/align_2.json
 """
 
 from __future__ import annotations
@@ -140,24 +143,40 @@ def main() -> None:
     ap.add_argument("--poses", type=int, default=1, help="random poses per photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true", help="training photos: print align.CALIBRATION")
+    ap.add_argument("--shard", default="0/1", help="K/N: only every N-th photo from the K-th (0-based)")
+    ap.add_argument("--save", help="write the trials of this run (or shard) to this JSON file")
+    ap.add_argument("--merge", nargs="+", help="report the trials of these --save files together")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     if args.calibrate:
         calibrate(photo_files(Path(args.data), "train", args.limit), args.seed + 1000, args.poses)
         return
+    if args.merge:  # shards of one run, written with --save: the report of the whole
+        rows = [r for f in args.merge for r in json.loads(Path(f).read_text())["rows"]]
+        report(rows, sum(json.loads(Path(f).read_text())["cpu_seconds"] for f in args.merge))
+        return
     files = photo_files(Path(args.data), "test", args.limit)
-    poses, errors, subsets = [], [], []
-    start = time.perf_counter()
-    for path in files:
+    k, n = map(int, args.shard.split("/"))
+    rows = []
+    start = time.process_time()
+    for path in files[k::n]:
         rgb = read_image(path, "RGB")
         rng = np.random.default_rng([args.seed, _index(path)])
         for _ in range(args.poses):
             pose = random_pose(rng)
-            poses.append(pose)
-            errors.append(trial(rgb, pose))
-            subsets.append(path.stem.split("_")[0])
-    seconds = (time.perf_counter() - start) / len(errors)
-    result = {"photos": len(files), "trials": len(errors), "seconds_per_trial": round(seconds, 3)}
+            rows.append({"photo": path.stem, "pose": pose, "error": trial(rgb, pose)})
+    cpu = time.process_time() - start
+    if args.save:
+        Path(args.save).write_text(json.dumps({"rows": rows, "cpu_seconds": cpu}))
+    report(rows, cpu)
+
+
+def report(rows: list[dict], cpu: float) -> None:
+    """Prints the table and the JSON line of trials {photo, pose, error}."""
+    poses, errors = [r["pose"] for r in rows], [r["error"] for r in rows]
+    subsets = [r["photo"].split("_")[0] for r in rows]
+    result = {"photos": len(set(r["photo"] for r in rows)), "trials": len(rows)}
+    result["cpu_seconds_per_trial"] = round(cpu / max(len(rows), 1), 3)
     result |= summary(errors)
     result["buckets"] = bucket_rows(poses, errors, 0, ROT_EDGES, "rot") | bucket_rows(
         poses, errors, 1, SCALE_EDGES, "scale"
