@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ide.data.layout import CUFS_EYES
 from ide.errors import UserError
 
 
@@ -28,7 +29,7 @@ class DataConfig:
     val_count: int = 20  # training pairs held out for validation (deterministic, spread over subsets)
     cache_dir: str = ".cache/ide"  # stage-1 banks and coarse sketches, keyed by hashes
     # eye centres (x_left, y_left, x_right, y_right) of the data's 200x250 layout, used by --align
-    eyes: tuple[float, float, float, float] = (75.0, 125.0, 127.0, 125.0)
+    eyes: tuple[float, float, float, float] = CUFS_EYES
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage import data
 
 from ide.cli import main
-from ide.data.align import LAYOUTS, LEFT_EYE, RIGHT_EYE, AlignError, align_face, detect_eyes, eye_transform
+from ide.data import align
+from ide.data.align import AlignError, align_face, detect_eyes, eye_transform
 from ide.data.io import read_image, write_png
+from ide.data.layout import CUFS_EYES, LAYOUTS
+from ide.data.synthetic import _sample, make_pair
+
+LEFT_EYE, RIGHT_EYE = CUFS_EYES[:2], CUFS_EYES[2:]
 
 # Eye centres (pupils) of skimage.data.astronaut(), read by hand off 20x magnified crops.
 ASTRONAUT_EYES = np.array([[203.0, 101.0], [247.0, 103.0]])
@@ -112,3 +118,72 @@ def test_cufs_photos_are_already_in_the_layout(shared_data):
         left, right = detect_eyes(read_image(path, "RGB"), name=str(path))
         errors.append(max(np.hypot(left[0] - 75, left[1] - 125), np.hypot(right[0] - 127, right[1] - 125)))
     assert np.median(errors) < 4 and max(errors) < 8, errors
+
+
+def _place(image: np.ndarray, angle: float, scale: float, side: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """`image` turned by `angle` degrees (counter-clockwise on screen) and scaled, centred on a gray
+    side x side canvas → (canvas, float64 [2, 3] image→canvas map)."""
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
+    m[:, 2] += ((side - w) / 2, (side - h) / 2)
+    return cv2.warpAffine(image, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=(127, 127, 127)), m
+
+
+def _synthetic_face(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic photo uint8 [250, 200, 3] and its true eye centres float64 [2, 2] (x, y)."""
+    photo, _ = make_pair(seed, seed % 2)
+    return photo, np.array(_sample(np.random.default_rng(seed), seed % 2)["eyes"], np.float64)
+
+
+@pytest.mark.parametrize("angle, scale", [(25.0, 1.2), (-25.0, 0.8), (-12.0, 1.0)])
+def test_rotation_search_recovers_a_turned_synthetic_face(angle, scale):
+    """Turned past what the upright face cascade takes (about ±15°): the search over turned copies
+    finds the face, and the eyes come back within 3 px and the eye line within 3° of the truth."""
+    photo, eyes = _synthetic_face(0)
+    canvas, m = _place(photo, angle, scale)
+    truth = _apply(m, eyes)
+    found = np.array(detect_eyes(canvas))
+    assert np.hypot(*(found - truth).T).max() < 3, (found, truth)
+    tilt = np.degrees(np.arctan2(*(found[1] - found[0])[::-1]))
+    assert abs(tilt + angle) < 3  # cv2 turns counter-clockwise on screen: the eye line rises to the right
+
+
+def test_turned_astronaut_aligns_onto_the_layout(astronaut):
+    canvas, m = _place(astronaut, -22.0, 0.9, side=640)
+    aligned, matrix = align_face(canvas, return_matrix=True)
+    landed = _apply(matrix, _apply(m, ASTRONAUT_EYES))
+    assert (np.hypot(*(landed - np.array([LEFT_EYE, RIGHT_EYE])).T) < 4).all(), landed
+
+
+def test_calibration_moves_the_eyes_by_its_offset(astronaut):
+    """The calibration is added on the upright copy in eye distances: 0.1 down moves both eyes 0.1
+    eye distances down the face, whatever the photo's scale."""
+    plain = np.array(detect_eyes(astronaut, calibration=(0.0, 0.0, 0.0, 0.0)))
+    moved = np.array(detect_eyes(astronaut, calibration=(0.0, 0.1, 0.0, 0.1)))
+    dist = np.hypot(*(plain[1] - plain[0]))
+    np.testing.assert_allclose(moved - plain, [[0, 0.1 * dist]] * 2, atol=0.15 * 0.1 * dist + 0.5)
+    assert align.CALIBRATION != (0.0, 0.0, 0.0, 0.0)  # the stored constants are in use
+
+
+def test_calibration_removes_the_eye_box_bias(shared_data):
+    """On aligned CUFS test photos the calibrated eyes sit nearer the layout than the raw box centres."""
+    files = sorted((shared_data / "CUFS" / "test" / "photos").glob("CUHK_*"))[:6]
+    target = np.reshape(CUFS_EYES, (2, 2))
+    raw, calibrated = [], []
+    for path in files:
+        photo = read_image(path, "RGB")
+        raw.append(np.hypot(*(np.array(detect_eyes(photo, calibration=(0.0,) * 4)) - target).T).max())
+        calibrated.append(np.hypot(*(np.array(detect_eyes(photo)) - target).T).max())
+    assert np.median(calibrated) < np.median(raw) and np.median(calibrated) < 2.5, (raw, calibrated)
+
+
+def test_cli_one_line_per_failed_photo_and_exit_2(tmp_path, capsys):
+    """A photo without a face: exit 2, one line naming it (no traceback), nothing written for it."""
+    photos, out = tmp_path / "photos", tmp_path / "aligned"
+    write_png(photos / "wall.png", np.full((300, 260, 3), 90, np.uint8))
+    assert main(["align", "--photos", str(photos / "wall.png"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and [line for line in err.splitlines() if "error:" in line] == [
+        f"ide align: error: no face found in {photos / 'wall.png'}; {align._LAYOUT_HINT}"
+    ]
+    assert not (out / "wall.png").exists()

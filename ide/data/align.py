@@ -2,45 +2,44 @@
 
 The eye centres land on (75,125) and (127,125) (52 px apart), the CUFS layout, so stage 1's patch
 search (which looks only ±5 px around each patch position) sees faces where it expects them.
-Detection uses the cascades bundled with OpenCV 4.x (`cv2.data.haarcascades`).
+`ide.data.faces` finds the face at any roll to ±30° and first eyes; here the eyes are re-detected on
+an upright copy at a fixed eye distance and the calibrated eye-box offset is added
+(docs/alignment.md; `bench/align.py` measures it).
 """
 
 from __future__ import annotations
 
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ide.data.faces import apply, cascade, face_starts, unscale
 from ide.data.folders import HEIGHT, WIDTH
 from ide.data.io import is_image_file, read_image, write_png
+from ide.data.layout import CUFS_EYES, LAYOUTS  # noqa: F401 (LAYOUTS: the table of `ide align --layout`)
 from ide.errors import UserError
 
-LEFT_EYE, RIGHT_EYE = (75.0, 125.0), (127.0, 125.0)  # targets in the aligned 200x250 image
-# Eye centres (x_left, y_left, x_right, y_right) of the datasets' 200x250 layouts (medians of detections).
-LAYOUTS = {"cufs": (75.0, 125.0, 127.0, 125.0), "cufsf": (62.0, 112.0, 137.0, 112.0)}
-DETECT_SIDE = 800  # faces are searched on a copy no larger than this: faster, and scale-independent
-FACE_SIDE = 240  # eyes are searched in a face crop at least this wide
+MAX_TILT = 20.0  # degrees an eye line may turn from the roll the face cascade saw
+MERGE = 0.15  # eye boxes this close (in eye distances) to the chosen one are averaged with it
+# worst `_pair_cost` of an eye pair on the upright copy that confirms a face box: CUFS training faces
+# end at most 0.16, the false faces of skimage's coins image at 0.4 and more
+MAX_PAIR_COST = 0.25
+REFINE_STEPS = 2  # eye re-detections on the upright copy
+REFINE_EYE_DIST = 100.0  # eye distance (px) of the upright copy the eyes are re-detected on
+# eye centre minus Haar eye-box centre on that copy, in eye distances (x_l, y_l, x_r, y_r);
+# measured on the CUFS training photos by `python bench/align.py --calibrate`
+CALIBRATION = (0.0334, -0.0095, 0.0438, -0.0114)
 _LAYOUT_HINT = (
-    "use a frontal, upright photo of one face, or align it yourself (eyes at (75,125) and (127,125))"
+    "use a frontal photo of one face, or align it yourself (eyes at ({:g},{:g}) and ({:g},{:g}))".format(
+        *CUFS_EYES
+    )
 )
 
 
 class AlignError(UserError):
     """A photo that cannot be aligned: no face, several faces, or no pair of eyes. Names the file."""
-
-
-@lru_cache(maxsize=4)
-def _cascade(filename: str) -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / filename
-    cascade = cv2.CascadeClassifier(str(path))
-    if cascade.empty():
-        raise UserError(
-            f"OpenCV cascade {path} is missing; install opencv-python-headless>=4.8,<5 (OpenCV 5 dropped them)"
-        )
-    return cascade
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -49,114 +48,125 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def _find_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h), largest first; boxes under half the width of the largest are dropped
-    as background. A looser second pass runs only when the first finds nothing."""
-    side = min(gray.shape)
-    for scale, neighbours in ((1.1, 5), (1.05, 3)):
-        faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-            gray, scaleFactor=scale, minNeighbors=neighbours, minSize=(max(24, side // 8),) * 2
-        )
-        if len(faces):
-            faces = sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: -f[2])
-            return [f for f in faces if f[2] >= faces[0][2] / 2]
-    return []
-
-
-def _find_eyes(face_gray: np.ndarray, w: int, h: int):
-    """The best eye pair in a face crop, in crop pixels, or None. Passes go from strict to loose (plain
-    eye cascade, then the eyeglasses one, then both with fewer neighbours), pooling candidates as
-    (x centre, y centre, size), and stop at the first pass that yields an acceptable pair."""
-    found: list[tuple[float, float, float]] = []
-    passes = [
-        (name, n) for n in (3, 2) for name in ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml")
-    ]
-    for filename, neighbours in passes:
-        boxes = _cascade(filename).detectMultiScale(
-            face_gray,
-            scaleFactor=1.05,
-            minNeighbors=neighbours,
-            minSize=(max(8, w // 10),) * 2,
-            maxSize=(w // 2,) * 2,
-        )
-        found += [
-            (x + (s - 1) / 2, y + (t - 1) / 2, (s + t) / 2) for x, y, s, t in np.asarray(boxes).reshape(-1, 4)
-        ]
-        pair = _best_pair(found, w, h)
-        if pair is not None:
-            return pair
-    return None
-
-
-def _best_pair(cands: list[tuple[float, float, float]], w: int, h: int):
-    """The most face-like eye pair in a face box of w x h: one eye each side of the centre, level,
-    similar in size, symmetric, and where Haar face boxes put eyes (measured on CUFSF train photos:
-    eye distance 0.37-0.50 w, eye height 0.31-0.46 h). None if no pair qualifies."""
-    best, best_score = None, np.inf
-    for i, a in enumerate(cands):
-        for b in cands[i + 1 :]:
-            left, right = (a, b) if a[0] < b[0] else (b, a)
-            dx, dy = right[0] - left[0], right[1] - left[1]
-            mid_x, mid_y = (left[0] + right[0]) / 2 / w, (left[1] + right[1]) / 2 / h
-            if not (
-                0.28 < dx / w < 0.6 and abs(dy) < 0.3 * dx and 0.2 < mid_y < 0.58 and abs(mid_x - 0.5) < 0.15
-            ):
-                continue
-            score = abs(dy) / dx + 2 * abs(mid_x - 0.5) + abs(np.log(left[2] / right[2]))
-            score += 2 * abs(dx / w - 0.435) + abs(mid_y - 0.39)
-            if score < best_score:
-                best, best_score = (left[:2], right[:2]), score
-    return best
-
-
-def detect_eyes(rgb: np.ndarray, name: str = "photo") -> tuple[tuple[float, float], tuple[float, float]]:
+def detect_eyes(
+    rgb: np.ndarray, name: str = "photo", calibration: tuple[float, ...] = CALIBRATION
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Eye centres ((x_left, y_left), (x_right, y_right)) in image pixels, left = smaller x.
+
+    A rotation search finds the face and a first eye pair (`_coarse_eyes`); then the eyes are
+    re-detected twice on a copy warped upright to a fixed eye distance, where the Haar eye boxes'
+    offset from the true eye centre is the same for every face and `calibration` removes it.
 
     Args:
         rgb: uint8 [H, W, 3] (or gray [H, W]) photo.
         name: the file, for the error message.
+        calibration: (dx_left, dy_left, dx_right, dy_right), eye centre minus eye-box centre in units
+            of the eye distance on the upright copy; zeros give the raw box centres (bench/align.py
+            --calibrate measures it on the CUFS training photos).
     Raises:
         AlignError: no face, several faces, or no acceptable pair of eyes in the face.
     """
-    gray = _gray(rgb)
-    zoom = min(1.0, DETECT_SIDE / max(gray.shape))
-    if zoom < 1:
-        gray = cv2.resize(gray, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
-    faces = _find_faces(gray)
-    if not faces:
-        raise AlignError(f"no face found in {name}; {_LAYOUT_HINT}")
-    # a face box without a pair of eyes is taken for a false detection (Haar finds "faces" in textures)
-    found = [(box, pair) for box in faces if (pair := _eyes_in(gray, box)) is not None]
+    gray = _gray(np.asarray(rgb))
+    found = face_starts(gray)
     if not found:
+        raise AlignError(f"no face found in {name}; {_LAYOUT_HINT}")
+    faces = []
+    for width, roll, starts in found:
+        best = None
+        for confirmed, (left, right) in starts:
+            for _ in range(REFINE_STEPS):
+                left, right, seen, cost = _refine(gray, left, right, calibration)
+            # a start counts when the upright copy shows both eyes as a pair, or its eyes were found in the
+            # face box already (a face box with neither is taken for a texture that fooled the cascade), and
+            # when its eye line follows the face's roll (not an eye and a nostril, say)
+            tilt = np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))
+            if (confirmed or cost < MAX_PAIR_COST) and abs(tilt - roll) < MAX_TILT:
+                rank = (-seen, cost)
+                if best is None or rank < best[0]:
+                    best = (rank, left, right)
+        if best is not None:
+            faces.append((width, best[1], best[2]))
+    faces = [f for f in faces if f[0] >= max(f[0] for f in faces) / 2] if faces else []  # smaller: background
+    if not faces:
         raise AlignError(f"found a face but not two eyes in {name}; {_LAYOUT_HINT}")
-    if len(found) > 1:
-        raise AlignError(f"{len(found)} faces found in {name}; crop the photo to one face")
-    (x, y, _, _), (left, right) = found[0]
-    return _unscale(np.add(left, (x, y)), zoom), _unscale(np.add(right, (x, y)), zoom)
+    if len(faces) > 1:
+        raise AlignError(f"{len(faces)} faces found in {name}; crop the photo to one face")
+    _, left, right = faces[0]
+    return tuple(map(float, left)), tuple(map(float, right))
 
 
-def _unscale(point: np.ndarray, factor: float) -> tuple[float, float]:
-    """Pixel coordinates on an image resized by `factor` → on the original (pixel centres match)."""
-    x, y = (np.asarray(point, np.float64) + 0.5) / factor - 0.5
-    return float(x), float(y)
+def _refine(gray: np.ndarray, left, right, calibration) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """One refinement: warp the eye band upright with the eyes REFINE_EYE_DIST px apart, take per side
+    the eye box nearest where the eye should be, add the calibration, map back. An eye whose box is
+    not found keeps its estimate. Returns (left, right, how many of the two eyes were seen, the
+    pair's cost (`_pair_cost`, inf unless both were seen))."""
+    d = REFINE_EYE_DIST
+    target = (0.6 * d, 0.6 * d, 1.6 * d, 0.6 * d)  # eyes in a 2.2d x 1.2d band
+    matrix = eye_transform(left, right, target)
+    scale = float(np.hypot(*matrix[:, 0]))
+    source = gray
+    while scale < 0.5:  # shrinking a lot: halve first (no aliasing)
+        source, scale = cv2.pyrDown(source), scale * 2
+    factor = source.shape[0] / gray.shape[0]
+    matrix = eye_transform(*((np.asarray(e) + 0.5) * factor - 0.5 for e in (left, right)), target)
+    band = cv2.warpAffine(
+        source,
+        matrix,
+        (round(2.2 * d), round(1.2 * d)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    band = cv2.equalizeHist(band)
+    boxes = []
+    for filename in ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml"):
+        found = cascade(filename).detectMultiScale(
+            band,
+            scaleFactor=1.05,
+            minNeighbors=3,
+            minSize=(round(0.25 * d),) * 2,
+            maxSize=(round(0.8 * d),) * 2,
+        )
+        boxes += [(x + (s - 1) / 2, y + (t - 1) / 2, s) for x, y, s, t in np.reshape(found, (-1, 4))]
+    sides = []
+    for i in range(2):
+        expected = np.array(target[2 * i : 2 * i + 2])
+        sides.append([np.array(b) for b in boxes if np.hypot(*(np.array(b[:2]) - expected)) < 0.35 * d])
+    chosen = _band_pair(sides, d)
+    back = cv2.invertAffineTransform(matrix)
+    eyes = []
+    for i, estimate in enumerate((left, right)):
+        if chosen[i] is None:
+            eyes.append(np.asarray(estimate, np.float64))
+            continue
+        # the boxes of both cascades around the chosen one agree to a pixel or two: their mean is steadier
+        centre = np.mean([b[:2] for b in sides[i] if np.hypot(*(b[:2] - chosen[i][:2])) < MERGE * d], axis=0)
+        centre = centre + np.array(calibration[2 * i : 2 * i + 2]) * d
+        eyes.append(np.array(unscale(apply(back, centre), factor)))
+    cost = _pair_cost(*chosen, d) if all(c is not None for c in chosen) else np.inf
+    return eyes[0], eyes[1], sum(c is not None for c in chosen), cost
 
 
-def _eyes_in(gray: np.ndarray, box: tuple[int, int, int, int]):
-    """The eye pair of one face box, in face-box pixels, or None."""
-    x, y, w, h = box
-    # eyes sit in the upper part of a Haar face box (the crop keeps nostrils and mouth out); small
-    # faces are enlarged first, the eye cascades find little below ~20 px per eye
-    top = gray[y : y + int(0.62 * h), x : x + w]
-    up = max(1.0, FACE_SIDE / w)
-    if up > 1:
-        top = cv2.resize(top, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
-    pair = _find_eyes(cv2.equalizeHist(top), round(w * up), round(h * up))
-    return None if pair is None else (_unscale(pair[0], up), _unscale(pair[1], up))
+def _band_pair(sides: list[list[np.ndarray]], d: float) -> list:
+    """The left and right eye boxes (x centre, y centre, size) of the upright band that best form a
+    pair: level, d apart, centred, similar in size; a box eyebrow or a nostril makes a worse pair than
+    the eye. With boxes on one side only, the one nearest its expected place; None where none."""
+    expected = [np.array((0.6 * d, 0.6 * d)), np.array((1.6 * d, 0.6 * d))]
+    if not sides[0] or not sides[1]:
+        return [min(s, key=lambda b: np.hypot(*(b[:2] - e))) if s else None for s, e in zip(sides, expected)]
+
+    return list(min(((a, b) for a in sides[0] for b in sides[1]), key=lambda p: _pair_cost(*p, d)))
+
+
+def _pair_cost(a: np.ndarray, b: np.ndarray, d: float) -> float:
+    """How unlike an eye pair two band boxes (x, y, size) are: tilt, distance off d, centre off the
+    band's, size mismatch. 0 for the expected pair."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    mid = (a[:2] + b[:2]) / 2 - (1.1 * d, 0.6 * d)
+    return abs(dy) / d + abs(dx / d - 1) + 0.5 * np.hypot(*mid) / d + 0.5 * abs(np.log(a[2] / b[2]))
 
 
 def eye_transform(
-    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = LAYOUTS["cufs"]
+    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = CUFS_EYES
 ) -> np.ndarray:
     """float64 [2, 3] similarity (rotation, uniform scale, shift) taking left → eyes[:2], right → eyes[2:]
     (default the CUFS layout (75,125), (127,125))."""
@@ -175,7 +185,7 @@ def align_face(
     rgb: np.ndarray,
     name: str = "photo",
     return_matrix: bool = False,
-    eyes: tuple[float, ...] = LAYOUTS["cufs"],
+    eyes: tuple[float, ...] = CUFS_EYES,
 ):
     """Detect the eyes and warp to the 200x250 layout. uint8 [H, W, 3] (or [H, W]) → uint8 [250, 200, 3].
 
@@ -213,7 +223,7 @@ def align_face(
     return (aligned, matrix) if return_matrix else aligned
 
 
-def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = LAYOUTS["cufs"]) -> int:
+def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = CUFS_EYES) -> int:
     """`ide align`: align one photo or every image in a folder into OUT/<stem>.png.
 
     Photos that fail are reported at the end and the rest are still written. Non-image files in a

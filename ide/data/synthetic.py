@@ -24,6 +24,7 @@ import numpy as np
 
 from ide.data.folders import HEIGHT, WIDTH, PairedSplit
 from ide.data.io import write_png
+from ide.data.layout import CUFS_EYES
 
 S = 2  # sketch strokes are drawn at 2x and area-downsampled: thin antialiased pencil lines
 H2, W2 = HEIGHT * S, WIDTH * S
@@ -58,7 +59,8 @@ def _fill(img: np.ndarray, polys: list[np.ndarray], colour, res: int = 1) -> Non
 def _sample(rng: np.random.Generator, style: int) -> dict:
     """All geometry, colours and lighting of one identity, in 1x pixel coordinates."""
     u = rng.uniform
-    mid, eye_y, half = 101 + u(-2, 2), 125 + u(-2, 2), 26 + u(-2.5, 2.5)
+    xl, eye_y, xr, _ = CUFS_EYES
+    mid, eye_y, half = (xl + xr) / 2 + u(-2, 2), eye_y + u(-2, 2), (xr - xl) / 2 + u(-2.5, 2.5)
     g = {"style": style, "eyes": [(mid - half, eye_y + u(-1, 1)), (mid + half, eye_y + u(-1, 1))], "mid": mid}
     g.update(cx=mid + u(-1.5, 1.5), a=u(58, 70), cy=u(118, 130), top=u(38, 50), chin=u(206, 221))
     g.update(taper=u(0.15, 0.5), neck=u(22, 30), shoulder=u(82, 100))
