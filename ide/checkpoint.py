@@ -110,7 +110,7 @@ def check_architecture(ckpt_cfg: Config, cfg: Config, discriminator: bool = Fals
         diffs.append(f"loss.gan: {ckpt_cfg.loss.gan!r} → {cfg.loss.gan!r} (adds or drops the discriminator)")
     if diffs:
         raise UserError(
-            "the checkpoint's networks differ from the config asked for ("
+            "the checkpoint's network architecture differs from the config asked for ("
             + "; ".join(diffs)
             + "); drop those --set overrides, or train a new run with them"
         )

@@ -44,8 +44,9 @@ class Synthesizer:
         cls, path: str | Path, overrides: list[str] | None = None, device: str = "auto"
     ) -> Synthesizer:
         ck = load_checkpoint(path)
+        trained = config_of(path, ck)  # before the overrides (apply_overrides may edit the dict)
         cfg = from_dict(apply_overrides(ck["config"], overrides or []))
-        check_architecture(config_of(path, ck), cfg)  # one line naming the differing model.* keys
+        check_architecture(trained, cfg)  # one line naming the differing model.* keys
         g = build_generator(cfg.model)
         g.load_state_dict(ck["generator"])
         return cls(cfg, g, ck, resolve_device(device))

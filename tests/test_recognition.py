@@ -122,7 +122,7 @@ def test_cli_recognition_json_and_table(tmp_path, capsys):
     nlda = summary["nlda"]
     assert set(nlda) >= {"mean", "std", "dims", "curve"} and len(nlda["curve"]) == 11
     assert nlda["mean"] > 0.9 and 1 <= nlda["dims"] <= 11 and nlda["n_test"] == 18
-    assert list(summary)[-2:] == ["nlda", "per_image"] and "nlda" not in summary["subsets"]["A"]
+    assert list(summary)[-3:] == ["nlda", "per_image", "provenance"] and "nlda" not in summary["subsets"]["A"]
     assert "NLDA rank-1" in capsys.readouterr().out
 
 
