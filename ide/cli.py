@@ -24,6 +24,29 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def _add_recognition(p: argparse.ArgumentParser) -> None:
+    """The NLDA flags shared by `ide metrics` and `ide test --split`."""
+    p.add_argument(
+        "--recognition",
+        action="store_true",
+        help="also NLDA face recognition: artist's sketch (probe) vs synthesized (gallery), random id splits",
+    )
+    p.add_argument(
+        "--nlda-train",
+        type=int,
+        help="ids that train the projection per split (default 300 from 944 ids, else 150)",
+    )
+    p.add_argument("--nlda-repeats", type=int, default=20, help="random splits (default 20)")
+    p.add_argument("--nlda-seed", type=int, default=0, help="seed of the splits (default 0)")
+
+
+def _recognition(args: argparse.Namespace):
+    """NLDAOptions from the flags, or None without --recognition."""
+    from ide.metrics.recognition import NLDAOptions
+
+    return NLDAOptions(args.nlda_train, args.nlda_repeats, args.nlda_seed) if args.recognition else None
+
+
 def _cfg(args: argparse.Namespace, training: bool = False):
     from ide.config import load_config
 
@@ -65,14 +88,12 @@ def cmd_test(args: argparse.Namespace) -> int:
         device=args.device,
         coarse_out=None if args.coarse_out is None else Path(args.coarse_out),
         json_path=None if args.json is None else Path(args.json),
+        recognition=_recognition(args),
     )
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from ide.metrics.folder import score_folders
-    from ide.metrics.recognition import NLDAOptions
-
-    nlda = NLDAOptions(args.nlda_train, args.nlda_repeats, args.nlda_seed) if args.recognition else None
 
     score_folders(
         pred=Path(args.pred),
@@ -81,7 +102,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         csv_path=args.csv,
         allow_missing=args.allow_missing,
         device=args.device,
-        recognition=nlda,
+        recognition=_recognition(args),
     )
     return 0
 
@@ -156,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="with --split: write the scores JSON here instead of OUT.json")
     p.add_argument("--batch", type=int, default=16, help="photos per batch (default 16)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    _add_recognition(p)
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("metrics", help="FSIM / SSIM / PSNR of predicted sketches against ground truth")
@@ -169,18 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the ids present in both folders instead of failing on the others",
     )
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    p.add_argument(
-        "--recognition",
-        action="store_true",
-        help="also NLDA face recognition: artist's sketch (probe) vs synthesized (gallery), random id splits",
-    )
-    p.add_argument(
-        "--nlda-train",
-        type=int,
-        help="ids that train the projection per split (default 300 from 944 ids, else 150)",
-    )
-    p.add_argument("--nlda-repeats", type=int, default=20, help="random splits (default 20)")
-    p.add_argument("--nlda-seed", type=int, default=0, help="seed of the splits (default 0)")
+    _add_recognition(p)
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("align", help="detect face and eyes, warp photos to the aligned 200x250 layout")

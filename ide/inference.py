@@ -18,6 +18,7 @@ from ide.config import to_dict
 from ide.data.io import gray_batch, is_image_file, read_image, write_png
 from ide.errors import UserError
 from ide.metrics.folder import format_table, score_images, summarize, write_report
+from ide.metrics.recognition import NLDAOptions, resolve_train, score_pairs
 from ide.pipeline import Synthesizer
 from ide.provenance import provenance
 from ide.report import image_grid
@@ -119,17 +120,20 @@ def test_command(
     device: str,
     coarse_out: Path | None = None,
     json_path: Path | None = None,
+    recognition: NLDAOptions | None = None,
 ) -> int:
     """Synthesize sketches with a checkpoint; returns the exit code: 0 all written, 1 some photos
     failed (listed on stderr). Bad input (nothing written) raises UserError.
 
     Writes OUT/<id>.png (refined) and OUT.grid.png; for a split also the scores, as `ide metrics`
-    prints and writes them, to `json_path` (default OUT.json); with `coarse_out`, the stage-1
+    prints and writes them (NLDA too with `recognition`), to `json_path` (default OUT.json); with `coarse_out`, the stage-1
     sketches as COARSE_OUT/<id>.png too (stage 1 alone and stage 1 + 2 from one run).
     """
     t0 = time.perf_counter()
-    if json_path is not None and split is None:
-        raise UserError("--json needs --split: scores need the split's ground-truth sketches")
+    if (json_path is not None or recognition is not None) and split is None:
+        raise UserError(
+            "--json and --recognition need --split: scores need the split's ground-truth sketches"
+        )
     for folder, flag in ((out, "--out"), (coarse_out, "--coarse-out")):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise UserError(f"{flag} {folder} is a file; give a folder for the sketches")
@@ -143,6 +147,8 @@ def test_command(
         raise UserError(
             f"none of the {len(failed)} photo(s) of --photos {photos} could be used; nothing written"
         )
+    if recognition is not None:
+        resolve_train(len(ids), recognition)  # too few ids: one line before anything is written
     prepared = synth.prepare(rgb)  # the background model, once for both stages
     coarse = synth.coarse(prepared, progress=True)
     refined = synth.refine(coarse, prepared, batch, progress=True)
@@ -156,7 +162,11 @@ def test_command(
     write_png(grid, image_grid(columns, GRID_ROWS))
     wrote = [f"grid {grid}"] + ([f"coarse sketches to {coarse_out}"] if coarse_out is not None else [])
     if gt is not None:
-        summary = summarize(ids, score_images(list(zip(refined, gt)), torch.device("cpu")))
+        pairs = list(zip(refined, gt))
+        summary = summarize(ids, score_images(pairs, torch.device("cpu")))
+        if recognition is not None:  # overall only, placed before per_image as `ide metrics` does
+            per_image = summary.pop("per_image")
+            summary = {**summary, "nlda": score_pairs(ids, pairs, recognition), "per_image": per_image}
         print(format_table(summary))
         json_path = json_path or beside(out, ".json")
         write_report(summary, json_path, None, provenance(to_dict(synth.cfg), checkpoint))

@@ -140,10 +140,18 @@ def test_synthesizer_one_photo_equals_the_batch_and_takes_prepared_photos(tiny_r
         synth.refine(batch, photos)
 
 
+def test_recognition_with_too_few_ids_is_one_line_before_any_work(tiny_run, tmp_path, capsys):
+    root, ckpt = tiny_run
+    code = _ide_test(ckpt, tmp_path / "o", tmp_path / "c", "--set", f"data.root={root}", "--recognition")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "nlda" in err.lower()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.json").exists()
+
+
 def test_json_without_split_is_one_line(tmp_path, capsys):
     args = ["--checkpoint", str(tmp_path / "x.pt"), "--photos", str(tmp_path), "--out", str(tmp_path / "o")]
     assert main(["test", *args, "--json", str(tmp_path / "s.json")]) == 2
-    assert "--json needs --split" in capsys.readouterr().err
+    assert "--json and --recognition need --split" in capsys.readouterr().err
 
 
 def test_not_a_checkpoint_is_one_line(tmp_path, capsys):
