@@ -33,7 +33,8 @@ def _git(*args: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    """The commit of the checkout the ide package runs from, with "-dirty" appended when tracked files changed;
+    """The commit of the checkout the ide package runs from, with "-dirty" appended when tracked files
+    other than results/ changed (rewriting a result file does not change the code that made it);
     None outside a git checkout (an installed package)."""
     top = _git("rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != PACKAGE_ROOT:  # ide installed inside another repository
@@ -41,7 +42,7 @@ def git_commit() -> str | None:
     commit = _git("rev-parse", "HEAD")
     if not commit:
         return None
-    changes = _git("status", "--porcelain", "--untracked-files=no")
+    changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return f"{commit}-dirty" if changes else commit
 
 
