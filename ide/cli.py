@@ -20,7 +20,7 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set data.root=../shared/data/CUFS (repeatable; YAML-parsed)",
+        help="override a config value, e.g. --set data.root=PATH/CUFS (repeatable; YAML-parsed)",
     )
 
 

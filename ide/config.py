@@ -47,7 +47,7 @@ class Stage1Config:
     # (ide/pgm/background.py)
     # overlap blending: each patch's pixel (i, j) weighs (sin(π(i+½)/p)·sin(π(j+½)/p))^blend, so
     # 0 averages the overlaps (the paper's) and large powers keep, per pixel, the patch whose
-    # centre is nearest (8: practically no averaging); ide/pgm/grid.py, README "Stage-1 settings"
+    # centre is nearest (8: practically no averaging); ide/pgm/grid.py, docs/stage1.md
     blend: float = 0.0
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search

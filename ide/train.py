@@ -3,7 +3,7 @@
 `train()` reads as build → restore → loop: `build` makes the networks, optimisers and schedule,
 `restore` puts a checkpoint back into them (`--resume`; what may change on resume:
 `ide.train_setup`), `loop` runs `train_step` with validation, logging and checkpoints around it.
-Multi-process runs start with torchrun (README).
+Multi-process runs start with torchrun (README, "Several GPUs or processes").
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def shared_data() -> Path:
 
 
 def write_tiny_dataset(root: Path, n_train: int = 3, n_test: int = 2, size=(250, 200), seed: int = 0) -> Path:
-    """Random 8-bit photo/sketch pairs in the SPEC layout (logic tests only; not faces)."""
+    """Random 8-bit photo/sketch pairs in the dataset layout (datasets/README.md) (logic tests only; not faces)."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("test", n_test)):
         for i in range(n):

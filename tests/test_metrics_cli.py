@@ -161,7 +161,7 @@ def test_duplicate_ids_and_bad_device(folders, capsys):
     _one_line_error(capsys, _run(pred_dir, gt_dir, "--device", "tpu9"), "tpu9")
 
 
-# BENCHMARKS.md, "Quality anchors": SCA-GAN on the 338 CUFS test pairs, FSIM / SSIM to 4 decimals.
+# The published SCA-GAN sketches on the 338 CUFS test pairs, FSIM / SSIM to 4 decimals.
 PUBLISHED_SCA_GAN = {
     "overall": (338, 0.7142, 0.5269),
     "CUHK": (100, 0.7368, 0.6001),

@@ -100,7 +100,7 @@ def _mean(values: list[float]) -> float:
 
 
 def summarize(ids: list[str], scores: dict[str, list[float]]) -> dict:
-    """The SPEC's JSON summary: overall means, per-subset means, per-image scores (sorted by id)."""
+    """The JSON summary of `ide metrics`: overall means, per-subset means, per-image scores (sorted by id)."""
     summary: dict = {"n": len(ids), **{m: _mean(scores[m]) for m in METRICS}, "subsets": {}}
     groups: dict[str, list[int]] = {}
     for k, pair_id in enumerate(ids):

@@ -1,7 +1,7 @@
 """A background model for stage 1: a dark photo backdrop set to white.
 
 Only photos whose top strip is dark (`dark_backdrop`) are touched. The training photos of CUFS have light, plain backgrounds, and the sketches plain paper there; a
-test photo with a dark backdrop (the XM2VTS test photos keep theirs, see BENCHMARKS.md) matches
+test photo with a dark backdrop (the XM2VTS test photos keep theirs, datasets/README.md) matches
 dark hair patches instead and the coarse sketch fills its background with hair strokes. On gray
 photos the backdrop is found by flood fill from the image border (top corners and the sides at mid-height)
 within a fixed gray-level tolerance of each seed, on a median-filtered copy so that sensor noise
