@@ -67,7 +67,7 @@ def query_vectors(q: torch.Tensor, metric: PatchMetric) -> tuple[torch.Tensor, t
 
     Each fp32 value is the rounding of the (float64-accurate) normalised value. Under "mean" the
     vectors are the centred patches only: the brightness term α·d·(q̄ - b̄)² of the distance is
-    added to the keys elementwise (`_Band.keys`), so that the large patch means never enter the
+    added to the keys elementwise (`Band.keys`), so that the large patch means never enter the
     fp32 dot products (their rounding error would swamp the small distances of near-flat patches).
     """
     sq = q.sum(-1, keepdim=True).to(torch.float64)
