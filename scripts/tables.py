@@ -160,6 +160,8 @@ def _provenance_line(name: str, result: dict | None) -> str:
         line += "; no provenance"
     if prov.get("command"):
         command = prov["command"] if isinstance(prov["command"], str) else " ".join(prov["command"])
+        program, _, args = command.partition(" ")
+        command = f"{Path(program).name} {args}"  # `ide ...`, not the venv path it ran from
         line += f"  \n  `{command}`"
     return line
 
