@@ -46,7 +46,7 @@ def tiny_config(runs: Path, cache: Path, *extra: str) -> Config:
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory) -> Path:
-    """One stage-1 cache for every tiny run of the session (entries are keyed by data and settings)."""
+    """One stage-1 cache for every tiny run of the test run (entries are keyed by data and settings)."""
     return tmp_path_factory.mktemp("stage1_cache")
 
 
