@@ -163,10 +163,8 @@ def test_command(
     wrote = [f"grid {grid}"] + ([f"coarse sketches to {coarse_out}"] if coarse_out is not None else [])
     if gt is not None:
         pairs = list(zip(refined, gt))
-        summary = summarize(ids, score_images(pairs, torch.device("cpu")))
-        if recognition is not None:  # overall only, placed before per_image as `ide metrics` does
-            per_image = summary.pop("per_image")
-            summary = {**summary, "nlda": score_pairs(ids, pairs, recognition), "per_image": per_image}
+        nlda = None if recognition is None else score_pairs(ids, pairs, recognition)
+        summary = summarize(ids, score_images(pairs, torch.device("cpu")), nlda)
         print(format_table(summary))
         json_path = json_path or beside(out, ".json")
         write_report(summary, json_path, None, provenance(to_dict(synth.cfg), checkpoint))

@@ -99,8 +99,9 @@ def _mean(values: list[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-def summarize(ids: list[str], scores: dict[str, list[float]]) -> dict:
-    """The JSON summary of `ide metrics`: overall means, per-subset means, per-image scores (sorted by id)."""
+def summarize(ids: list[str], scores: dict[str, list[float]], nlda: dict | None = None) -> dict:
+    """The JSON summary of `ide metrics`: overall means, per-subset means, then `nlda` (overall
+    only) when given, then per-image scores (sorted by id)."""
     summary: dict = {"n": len(ids), **{m: _mean(scores[m]) for m in METRICS}, "subsets": {}}
     groups: dict[str, list[int]] = {}
     for k, pair_id in enumerate(ids):
@@ -111,6 +112,8 @@ def summarize(ids: list[str], scores: dict[str, list[float]]) -> dict:
             "n": len(rows),
             **{m: _mean([scores[m][k] for k in rows]) for m in METRICS},
         }
+    if nlda is not None:
+        summary["nlda"] = nlda
     summary["per_image"] = [{"id": i, **{m: scores[m][k] for m in METRICS}} for k, i in enumerate(ids)]
     return summary
 
@@ -234,10 +237,7 @@ def score_folders(
     nlda = None if recognition is None else score_pairs([i for i, _, _ in items], images, recognition)
     scores = score_images(images, dev)
 
-    summary = summarize([i for i, _, _ in items], scores)
-    if nlda is not None:
-        summary = {**{k: v for k, v in summary.items() if k != "per_image"}, "nlda": nlda,
-                   "per_image": summary["per_image"]}  # fmt: skip
+    summary = summarize([i for i, _, _ in items], scores, nlda)
     print(f"ide metrics: {summary['n']} pairs, --pred {pred}, --gt {gt}")
     print(format_table(summary))
     write_report(summary, json_path, csv_path, provenance())
