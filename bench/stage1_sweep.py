@@ -25,11 +25,18 @@ from ide.pipeline import score_arrays
 
 
 def setting(base: Stage1Config, spec: str) -> Stage1Config:
-    """'k=5,lam=0.5' → base with those fields replaced (types from the dataclass)."""
+    """'k=5,lam=0.5' → base with those fields replaced (types from the dataclass); list fields
+    take '+'-separated items: 'features=intensity+dog1,feature_weights=1+0.5'."""
     out = base
     for item in filter(None, spec.split(",")):
         key, value = item.split("=", 1)
-        out = dataclasses.replace(out, **{key: type(getattr(base, key))(value)})
+        old = getattr(base, key)
+        if isinstance(old, tuple):
+            kind = float if key == "feature_weights" else str
+            new = tuple(kind(v) for v in value.split("+") if v)
+        else:
+            new = type(old)(value)
+        out = dataclasses.replace(out, **{key: new})
     return out
 
 

@@ -49,6 +49,10 @@ class Stage1Config:
     # 0 averages the overlaps (the paper's) and large powers keep, per pixel, the patch whose
     # centre is nearest (8: practically no averaging); ide/pgm/grid.py, README "Stage-1 settings"
     blend: float = 0.0
+    # representations of a photo patch compared by the search and the MWF photo term:
+    # intensity (always), dog1, dog2, gradient (ide/pgm/features.py, docs/stage1_features.md)
+    features: tuple[str, ...] = ("intensity",)
+    feature_weights: tuple[float, ...] = ()  # one per feature (intensity's is 1), empty: all 1
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search
 
@@ -261,6 +265,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise UserError(f"config file {p}: the top level must be a mapping of sections")
     apply_overrides(values, overrides or [])
     cfg = from_dict(values)
+    from ide.pgm.features import check_features  # (lazy: keeps the config module light)
+
+    check_features(cfg.stage1.features, cfg.stage1.feature_weights)
     if cfg.data.root != "synthetic" and not Path(cfg.data.root).is_dir():
         raise UserError(
             f"config key 'data.root': folder {cfg.data.root} does not exist; "

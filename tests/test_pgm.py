@@ -16,14 +16,19 @@ from ide.data.folders import PairedSplit, load_split
 from ide.data.io import to_gray, write_png
 from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
+from ide.pgm.features import PatchFeatures
 from ide.pgm.grid import PatchGrid, PatchMetric, blend_window, positions
 from ide.pgm.mwf import objective, solve_weights
 from ide.pgm.search import Neighbours, knn_search
 from ide.pgm.synthesis import coarse_sketches, synthesize
 
 
-def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, brightness=0.0):
-    """Every candidate, float64, ranked by (distance, |Σq - Σb|, offset², flat index): the definition."""
+def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, brightness=0.0, feats=None):
+    """Every candidate, float64, ranked by (distance, |Σq - Σb|, offset², flat index): the definition.
+
+    feats: None, or (bank maps int [C, N, H, W], query maps int [C, H, W], coef [C], stride): the
+    distance adds Σ_c coef_c ||F_c(q) - F_c(b)||² over the feature patches sampled every stride px.
+    """
     n, h, w = bank.shape
     d = patch * patch
 
@@ -46,6 +51,16 @@ def brute_force(bank, photo, patch, step, search, k, norm, floor, exclude=-1, br
             )
             cand = win.reshape(*win.shape[:3], d)
             dist = np.round(((norm_(cand) - norm_(raw)) ** 2).sum(-1), 6)  # equal values tie exactly
+            if feats is not None:
+                fmaps, fquery, coef, s = feats
+                for c, wt in enumerate(coef):
+                    fq = fquery[c, y0 : y0 + patch : s, x0 : x0 + patch : s].astype(np.float64)
+                    fwin = sliding_window_view(
+                        fmaps[c, :, ylo : yhi + patch, xlo : xhi + patch].astype(np.float64),
+                        (patch, patch),
+                        axis=(1, 2),
+                    )[..., ::s, ::s]
+                    dist = dist + wt * ((fwin - fq) ** 2).sum((-1, -2))
             nn, yy, xx = np.meshgrid(
                 np.arange(n), np.arange(ylo, yhi + 1), np.arange(xlo, xhi + 1), indexing="ij"
             )
@@ -94,6 +109,43 @@ def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
         idx, dist = brute_force(bank, photos[m], 5, 3, 2, 6, norm, 4.0, exclude[m], brightness)
         np.testing.assert_array_equal(got.index[m].numpy(), idx)
         np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
+    if margin == 0:
+        assert got.widened > 0
+
+
+@pytest.mark.parametrize("margin", [8, 0])
+@pytest.mark.parametrize("norm,brightness", [("mean", 0.0), ("mean", 0.1), ("meanstd", 0.0)])
+def test_knn_with_features_equals_brute_force(norm, brightness, margin, monkeypatch):
+    """Intensity plus two feature channels (zero where the photo is flat, so flat ties remain)."""
+    monkeypatch.setattr(search_mod, "MARGIN", margin)
+    bank, photos = _random_bank(2)
+    rng = np.random.default_rng(12)
+    fb = rng.integers(-40, 41, (2, *bank.shape)).astype(np.int16)
+    fq = rng.integers(-40, 41, (2, *photos.shape)).astype(np.int16)
+    fb[:, :3, :12] = 0  # the flat bank regions of `_random_bank` have no response either
+    fq[:, 0, :10] = 0
+    fq[:, 1] = fb[:, 5]  # the query with exact matches matches in its features too
+    feats = PatchFeatures(torch.from_numpy(fb), torch.from_numpy(fq), (0.5, 0.25), patch=5, stride=2)
+    exclude = [1, -1, 5]
+    grid = PatchGrid(bank.shape[1], bank.shape[2], 5, 3)
+    got = knn_search(
+        torch.from_numpy(bank),
+        torch.from_numpy(photos),
+        grid,
+        2,
+        6,
+        PatchMetric(norm, 4.0, brightness),
+        torch.tensor(exclude),
+        batch=2,
+        feats=feats,
+    )
+    for m in range(len(photos)):
+        idx, dist = brute_force(
+            bank, photos[m], 5, 3, 2, 6, norm, 4.0, exclude[m], brightness, (fb, fq[:, m], (0.5, 0.25), 2)
+        )
+        np.testing.assert_array_equal(got.index[m].numpy(), idx)
+        np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
+    assert (got.dist[1, :, 0] == 0).all()  # its own pair's patches, features included
     if margin == 0:
         assert got.widened > 0
 

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from ide.pgm.exact import INVALID, best_flats, exact_dtype, flat_table, query_vectors, rerank
+from ide.pgm.features import PatchFeatures
 from ide.pgm.grid import PatchGrid, PatchMetric
 
 MARGIN = 8  # shortlist length S = K + MARGIN
@@ -83,6 +84,7 @@ def _bank_band(
     metric: PatchMetric,
     n_pad: int,
     buf: torch.Tensor,
+    feats: PatchFeatures | None = None,
 ):
     """Normalised bank patches with top rows y_lo .. y_lo+ny-1, every x.
 
@@ -90,10 +92,12 @@ def _bank_band(
     allocation for all bands (a fresh ~250 MB tensor per band spent ~15% of the search in page faults).
 
     Returns:
-        u: float32 [X, ny, n_pad, D], D = d + 1 rounded up to a multiple of 8 (aligned rows run
-            faster): columns :d the normalised patch (within a few units of fp32 roundoff, relative
-            to its norm, of the exact one; zero for padding), column d its exact squared norm (+inf
-            for padding and flat rows, which then never win), the rest zero. So one matrix product
+        u: float32 [X, ny, n_pad, D], D = e + 1 rounded up to a multiple of 8 (aligned rows run
+            faster), e = d plus the feature columns: columns :d the normalised patch (within a few
+            units of fp32 roundoff, relative to its norm, of the exact one; zero for padding),
+            columns d:e its scaled feature patches (`PatchFeatures.band`), column e the exact
+            squared norm of the whole (+inf for padding and flat rows, which then never win), the
+            rest zero. Flat rows: a constant patch whose features are all zero. So one matrix product
             with [-2q, 1, 0...] gives the keys ||b||² - 2 q·b. Under "mean" the centred patch
             only (the brightness term is added by `_Band.keys`).
         flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie);
@@ -102,11 +106,12 @@ def _bank_band(
     """
     n, _, w = bank.shape
     p, d = grid.patch, grid.dim
+    e = d + (feats.dim if feats is not None else 0)
     region = bank[:, y_lo : y_lo + ny + p - 1, :]
     x_count = w - p + 1
-    u = buf[: x_count * ny * n_pad * width(d)].view(x_count, ny, n_pad, width(d))
+    u = buf[: x_count * ny * n_pad * width(e)].view(x_count, ny, n_pad, width(e))
     u[:, :, n:] = 0.0
-    u[:, :, :n, d + 1 :] = 0.0
+    u[:, :, :n, e + 1 :] = 0.0
     body = u[:, :, :n, :d]
     body.unflatten(-1, (p, p)).copy_(region.unfold(1, p, 1).unfold(2, p, 1).permute(2, 1, 0, 3, 4))
     # Patch sums Σb and Σb² from integral images (exact integers in float64), [X, ny, n].
@@ -128,8 +133,12 @@ def _bank_band(
             scale = 1.0 / (d * torch.sqrt(big_bb / d**3 + metric.floor**2))
             body.mul_(scale.unsqueeze(-1).to(torch.float32))
             norms = big_bb * scale.square()
-    u[:, :, :, d] = math.inf
-    u[:, :, :n, d] = norms.masked_fill(flat, math.inf).to(torch.float32)
+    if feats is not None:
+        f_norms, f_zero = feats.band(y_lo, ny, u[:, :, :n, d:e])
+        norms = norms + f_norms
+        flat &= f_zero
+    u[:, :, :, e] = math.inf
+    u[:, :, :n, e] = norms.masked_fill(flat, math.inf).to(torch.float32)
     mean = torch.zeros(x_count, ny, n_pad, dtype=torch.float32, device=bank.device)
     mean[:, :, :n] = (s1 / d).to(torch.float32)
     return u, flat, value, mean
@@ -246,6 +255,7 @@ def knn_search(
     exclude: torch.Tensor,
     batch: int = 64,
     progress: bool = False,
+    feats: PatchFeatures | None = None,
 ) -> Neighbours:
     """Exact K nearest bank patches of every grid patch of every query.
 
@@ -256,6 +266,8 @@ def knn_search(
         search: window half-width in pixels; k: neighbours kept; metric: the patch distance.
         exclude: int64 [M], a bank index that query m must not use, or -1.
         batch: queries per matrix product.
+        feats: further representations of the patches (`ide.pgm.features`), whose weighted
+            squared distances add to the intensity distance; None: intensity only.
     Returns:
         `Neighbours` with index/dist [M, P, K].
     """
@@ -274,13 +286,14 @@ def knn_search(
     dist = torch.empty(m, grid.count, k, dtype=torch.float64, device=dev)
     widened = 0
     ny_max = min(2 * search + 1, h - p + 1)
-    buf = torch.empty((w - p + 1) * ny_max * n_pad * width(d), dtype=torch.float32, device=dev)
+    e = d + (feats.dim if feats is not None else 0)
+    buf = torch.empty((w - p + 1) * ny_max * n_pad * width(e), dtype=torch.float32, device=dev)
     for gy, y0 in enumerate(tqdm(grid.ys, desc="stage 1 search", unit="row", disable=not progress)):
         y_lo, y_hi = window(y0, h - p, search)
         band = _Band(
             y_lo,
             y_hi - y_lo + 1,
-            *_bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad, buf),
+            *_bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad, buf, feats),
             [window(x0, w - p, search) for x0 in grid.xs],
             n_pad,
             metric.brightness * d if metric.norm == "mean" else 0.0,
@@ -288,6 +301,15 @@ def knn_search(
         rows = slice(gy * g, (gy + 1) * g)
         qint = qpix[:, rows].to(torch.int64)  # [M, G, d]
         q32, qn, qmean = query_vectors(qint, metric)
+        qf = None
+        if feats is not None:  # the feature columns join the vectors and norms
+            corners = torch.arange(m, device=dev).view(m, 1) * (h * w) + torch.tensor(
+                [y0 * w + x0 for x0 in grid.xs], device=dev
+            )
+            qf = feats.gather(feats.query, corners)  # [M, G, C, s²]
+            q32 = torch.cat([q32, feats.scaled(qf)], -1)
+            qn = qn + feats.norms(qf)
+            qf = qf.reshape(m * g, *qf.shape[2:])
         approx, cand = _shortlists(band, q32, qmean, exclude, chunk, s, batch, h, w)
         # Flat candidates skip the keys; the best by the ranking rule join the shortlist (with room
         # for one excluded bank photo's: up to (2·search+1)·ny of one value).
@@ -305,7 +327,9 @@ def knn_search(
             flats = best_flats(fl_index, fl_value, fl_off2, qint[qs].sum(-1), d, exclude[qs], h * w, k)
             part = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
             rr = slice(q0 * g, qs.stop * g)
-            best_d[rr], best_i[rr] = rerank(bank_rows, w, part, q64[rr], metric, k, origin[rr], h)
+            best_d[rr], best_i[rr] = rerank(
+                bank_rows, w, part, q64[rr], metric, k, origin[rr], h, _feature_term(feats, qf, rr)
+            )
             parts.append(part)
         merged = torch.cat(parts)  # [M·G, S + flats]
         widened += _prove(
@@ -325,10 +349,17 @@ def knn_search(
             k,
             h,
             w,
+            feats,
+            qf,
         )
         index[:, rows] = best_i.view(m, g, k)
         dist[:, rows] = best_d.view(m, g, k)
     return Neighbours(index=index, dist=dist, widened=widened)
+
+
+def _feature_term(feats: PatchFeatures | None, qf: torch.Tensor | None, rows: slice):
+    """idx → the feature distances of query rows `rows` (qf [M·G, C, s²]) to candidates idx; or None."""
+    return None if feats is None else (lambda idx: feats.distances(qf[rows], idx))
 
 
 def _prove(
@@ -348,6 +379,8 @@ def _prove(
     k: int,
     h: int,
     w: int,
+    feats: PatchFeatures | None = None,
+    qf: torch.Tensor | None = None,
 ) -> int:
     """Check every row's shortlist; redo in place (best_d, best_i) the rows the check cannot clear.
 
@@ -381,6 +414,14 @@ def _prove(
         extra = band.to_index(gx, r, h, w)
         allidx = torch.unique(torch.cat([merged[row], extra]))
         best_d[row], best_i[row] = rerank(
-            bank_rows, w, allidx[None], q64[row : row + 1], metric, k, origin[row : row + 1], h
+            bank_rows,
+            w,
+            allidx[None],
+            q64[row : row + 1],
+            metric,
+            k,
+            origin[row : row + 1],
+            h,
+            _feature_term(feats, qf, slice(row, row + 1)),
         )
     return len(fail)

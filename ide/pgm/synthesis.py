@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ide.config import Stage1Config
 from ide.data.io import gray_batch
 from ide.errors import UserError
+from ide.pgm.features import PatchFeatures, build_features, check_features
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
 from ide.pgm.search import Neighbours, knn_search, min_candidates
@@ -62,6 +63,7 @@ def _check(
             "(width x height); align them to the bank's size first (ide align)"
         )
     metric_of(cfg)  # validates norm, floor, brightness
+    check_features(cfg.features, cfg.feature_weights)
     if not 0.0 <= cfg.blend <= MAX_BLEND:
         raise UserError(
             f"config key 'stage1.blend' is {cfg.blend}; choose a power in [0, {MAX_BLEND:g}] "
@@ -95,11 +97,13 @@ def synthesize(
     grid: PatchGrid,
     cfg: Stage1Config,
     progress: bool = False,
+    feats: PatchFeatures | None = None,
 ) -> torch.Tensor:
     """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W].
 
     Each output pixel is the `grid.blend_window`-weighted mean of the sketch patches over it (a
-    convex combination of candidate sketch pixels).
+    convex combination of candidate sketch pixels). With `feats` (the search's), the MWF photo
+    term also holds the weighted feature residuals: G += Σ_c coef_c R_c R_cᵀ.
     """
     dev = photos.device
     metric = metric_of(cfg)
@@ -122,12 +126,30 @@ def synthesize(
         cand_photo = rows_p.index_select(0, rows).view(shape).to(torch.float32)
         gram = metric.fidelity_gram(cand_photo, x)
         del cand_photo
+        if feats is not None:
+            gram += _feature_gram(feats, index, pix[:, 0], start, grid.height * w)
         cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
         wts = solve_weights(gram, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
         z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d], patches in colour order
         patches = torch.empty_like(z).index_copy_(0, order, z).transpose(0, 1)  # [B, P, d], grid order
         out[sl] = grid.blend(patches, cfg.blend).round_().clamp_(0, 255).to(torch.uint8)
     return out
+
+
+def _feature_gram(
+    feats: PatchFeatures, index: torch.Tensor, corner: torch.Tensor, start: int, hw: int
+) -> torch.Tensor:
+    """Σ_c coef_c (F_c(b_k) - F_c(x))·(F_c(b_l) - F_c(x)): float64 [P, B, K, K] for candidates
+    index [P, B, K] of query photos start .. start+B-1 at patch corners corner [P]."""
+    q_corner = corner.view(-1, 1) + hw * torch.arange(start, start + index.shape[1], device=index.device)
+    qf = feats.gather(feats.query, q_corner)  # [P, B, C, s²]
+    total = None
+    for c, wt in enumerate(feats.coef):
+        fb = feats.gather(feats.bank[c : c + 1], index)[..., 0, :]  # [P, B, K, s²]
+        r = fb - qf[:, :, c].unsqueeze(2)
+        part = wt * (r @ r.transpose(-1, -2))
+        total = part if total is None else total + part
+    return total
 
 
 def coarse_sketches(
@@ -168,6 +190,7 @@ def coarse_sketches(
     bank_p = torch.from_numpy(np.ascontiguousarray(bank_photos)).to(dev)
     bank_s = torch.from_numpy(np.ascontiguousarray(bank_sketches)).to(dev)
     query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
+    feats = build_features(bank_photos, photos, cfg.features, cfg.feature_weights, cfg.patch, dev)
     nbrs = knn_search(
         bank_p,
         query,
@@ -178,5 +201,6 @@ def coarse_sketches(
         torch.tensor(ex, dtype=torch.int64, device=dev),
         batch=cfg.batch,
         progress=progress,
+        feats=feats,
     )
-    return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
+    return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress, feats).cpu().numpy()
