@@ -43,9 +43,14 @@ def reference_knn(
     floor: float,
     brightness: float = 0.0,
     exclude: int | None = None,
+    feats: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """bank uint8 [N, H, W], photo uint8 [H, W] → (index int64 [P, K], dist float64 [P, K]), P in row-major
-    grid order."""
+    grid order.
+
+    feats: None, or (bank maps int [C, N, H, W], photo maps int [C, H, W], coef [C], stride): the
+    distance adds Σ_c coef_c ||F_c(q) - F_c(b)||² over feature patches sampled every stride pixels
+    (`ide.pgm.features`)."""
     n, h, w = bank.shape
     d = patch * patch
     out_index, out_dist = [], []
@@ -60,6 +65,16 @@ def reference_knn(
             cands_raw = windows.reshape(*windows.shape[:3], d)
             cands = normalise(cands_raw, norm, floor, brightness)
             dist = ((cands - query) ** 2).sum(-1)  # [N, ny, nx]
+            if feats is not None:
+                fmaps, fphoto, coef, s = feats
+                for c, wt in enumerate(coef):
+                    fq = fphoto[c, y0 : y0 + patch : s, x0 : x0 + patch : s].astype(np.float64)
+                    fwin = sliding_window_view(
+                        fmaps[c, :, y_lo : y_hi + patch, x_lo : x_hi + patch].astype(np.float64),
+                        (patch, patch),
+                        axis=(1, 2),
+                    )[..., ::s, ::s]
+                    dist = dist + wt * ((fwin - fq) ** 2).sum((-1, -2))
             nn, yy, xx = np.meshgrid(
                 np.arange(n), np.arange(y_lo, y_hi + 1), np.arange(x_lo, x_hi + 1), indexing="ij"
             )

@@ -27,6 +27,7 @@ intensity and of a feature patch).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -110,6 +111,8 @@ class PatchFeatures:
         bank: int16 [C, N, H, W]; query: int16 [C, M, H, W] (C channels over all representations).
         coef: float64 weights c of the channels' squared distances, length C, all > 0 or 0.
         patch: intensity patch side p; stride: sampling step inside it.
+        bank_norms: float64 [N, H-p+1, W-p+1], Σ_c coef_c ||F_c||² of the feature patch with
+            each top-left corner (made by `with_norms`).
     """
 
     bank: torch.Tensor
@@ -117,6 +120,19 @@ class PatchFeatures:
     coef: tuple[float, ...]
     patch: int
     stride: int = STRIDE
+    bank_norms: torch.Tensor | None = None
+
+    def with_norms(self) -> PatchFeatures:
+        """A copy with `bank_norms` filled: sums of squares over the strided window, per channel
+        (separable sums of exact integers in float64), weighted and added in channel order."""
+        p, s = self.patch, self.stride
+        n, h, w = self.bank.shape[1:]
+        total = torch.zeros(n, h - p + 1, w - p + 1, dtype=torch.float64, device=self.bank.device)
+        for c, wt in enumerate(self.coef):
+            sq = self.bank[c].to(torch.float64).square()
+            rows = sum(sq[:, i : i + h - p + 1] for i in range(0, p, s))
+            total += wt * sum(rows[:, :, j : j + w - p + 1] for j in range(0, p, s))
+        return dataclasses.replace(self, bank_norms=total)
 
     @property
     def side(self) -> int:
@@ -176,19 +192,18 @@ class PatchFeatures:
         Args:
             out: float32 view [X, ny, N, C·s²] (X = W - p + 1) to fill.
         Returns:
-            (norms float64 [X, ny, N] = Σ coef ||F||², zero bool [X, ny, N]: every sample 0).
+            (norms float64 [X, ny, N] = Σ coef ||F||², zero bool [X, ny, N]: every weighted
+            sample 0, i.e. the feature part of the vector is the zero vector).
         """
         p, s, side = self.patch, self.stride, self.side
+        feats = self if self.bank_norms is not None else self.with_norms()
         region = self.bank[:, :, y_lo : y_lo + ny + p - 1, :]  # [C, N, ny+p-1, W]
         views = region.unfold(2, p, 1).unfold(3, p, 1)[..., ::s, ::s]  # [C, N, ny, X, side, side]
-        norms = torch.zeros(out.shape[:3], dtype=torch.float64, device=out.device)
         body = out.unflatten(-1, (self.channels, side, side))
         for c, wt in enumerate(self.coef):
-            v = views[c].permute(2, 1, 0, 3, 4)  # [X, ny, N, side, side]
-            body[:, :, :, c].copy_(v)
-            norms += wt * v.to(torch.float64).square().sum((-1, -2))
-            body[:, :, :, c].mul_(float(np.sqrt(wt)))
-        return norms, (out == 0).all(-1)
+            torch.mul(views[c].permute(2, 1, 0, 3, 4), float(np.sqrt(wt)), out=body[:, :, :, c])
+        norms = feats.bank_norms[:, y_lo : y_lo + ny].permute(2, 1, 0)
+        return norms, norms == 0
 
 
 def build_features(
@@ -228,4 +243,4 @@ def build_features(
         query=torch.from_numpy(np.stack(query_maps)).to(device),
         coef=tuple(coef),
         patch=patch,
-    )
+    ).with_norms()
