@@ -6,6 +6,9 @@ FSIM / SSIM against their sketches. One line per setting, then a JSON list.
 
     python bench/stage1_sweep.py --data ../shared/data/CUFS --count 60 \
         --try search=3 --try k=5 --try k=20 --try lam=0.5 --try norm=meanstd
+
+`--split test` measures instead (for reporting a setting already chosen, never for choosing):
+`--count` test photos spread over the subsets the same way, sketched from the whole training bank.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -46,24 +50,47 @@ def main() -> None:
     ap.add_argument("--config", default="configs/cufs.yaml", help="base stage-1 settings")
     ap.add_argument("--count", type=int, default=60, help="validation photos (leave-one-out)")
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="K=V[,K=V]")
+    ap.add_argument("--split", choices=("train", "test"), default="train", help="test: measure only")
+    ap.add_argument(
+        "--bank-replace",
+        metavar="DIR",
+        help="a folder with photos/ and sketches/: its pairs replace the bank's pairs of the same id "
+        "(the validation photos and their sketches stay the split's own)",
+    )
     args = ap.parse_args()
     base = load_config(args.config, [f"data.root={args.data}"]).stage1
     train = load_split(args.data, "train")
     idx = validation_index(train.ids, args.count)
-    bank_p = train.photos  # colour where the data has it: the background model's GrabCut uses it
+    bank_p = train.photos.copy()  # colour where the data has it: the background model's GrabCut uses it
     bank_s = np.stack([to_gray(s) for s in train.sketches])
-    subsets = [subset_of(train.ids[i]) for i in idx]
+    queries, truth = bank_p[idx].copy(), bank_s[idx].copy()
+    exclude: list[int | None] = list(idx)
+    ids = [train.ids[i] for i in idx]
+    if args.split == "test":
+        test = load_split(args.data, "test")
+        idx = validation_index(test.ids, args.count)
+        queries, truth = test.photos[idx], np.stack([to_gray(test.sketches[i]) for i in idx])
+        exclude, ids = [None] * len(idx), [test.ids[i] for i in idx]
+    if args.bank_replace:
+        other = load_split(Path(args.bank_replace).parent, Path(args.bank_replace).name)
+        where = {pid: i for i, pid in enumerate(train.ids)}
+        swap = [(where[pid], j) for j, pid in enumerate(other.ids) if pid in where]
+        changed = sum(not np.array_equal(bank_p[i], other.photos[j]) for i, j in swap)
+        for i, j in swap:
+            bank_p[i], bank_s[i] = other.photos[j], to_gray(other.sketches[j])
+        print(f"bank: {len(swap)} pairs replaced from {args.bank_replace} ({changed} photos differ)")
+    subsets = [subset_of(pid) for pid in ids]
     rows = []
     for spec in ["", *args.tries]:
         cfg = setting(base, spec)
         t0 = time.perf_counter()
-        coarse = coarse_sketches(bank_p, bank_s, bank_p[idx], cfg, exclude=idx, progress=False)
+        coarse = coarse_sketches(bank_p, bank_s, queries, cfg, exclude=exclude, progress=False)
         seconds = time.perf_counter() - t0
         row = {"setting": spec or "base", "seconds_per_photo": round(seconds / len(idx), 3)}
-        row.update({k: round(v, 4) for k, v in score_arrays(coarse, bank_s[idx]).items()})
+        row.update({k: round(v, 4) for k, v in score_arrays(coarse, truth).items()})
         for name in sorted(set(subsets)):
             part = [j for j, s in enumerate(subsets) if s == name]
-            row[f"fsim_{name}"] = round(score_arrays(coarse[part], bank_s[idx][part])["fsim"], 4)
+            row[f"fsim_{name}"] = round(score_arrays(coarse[part], truth[part])["fsim"], 4)
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     print(json.dumps(rows))
