@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=60, help="validation photos (leave-one-out)")
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="K=V[,K=V]")
     ap.add_argument("--split", choices=("train", "test"), default="train", help="test: measure only")
+    ap.add_argument("--subset", help="keep only the chosen photos of this subset (e.g. XM2VTS)")
     ap.add_argument(
         "--bank-replace",
         metavar="DIR",
@@ -79,6 +80,10 @@ def main() -> None:
         for i, j in swap:
             bank_p[i], bank_s[i] = other.photos[j], to_gray(other.sketches[j])
         print(f"bank: {len(swap)} pairs replaced from {args.bank_replace} ({changed} photos differ)")
+    if args.subset:
+        keep = [j for j, pid in enumerate(ids) if subset_of(pid) == args.subset]
+        queries, truth, ids = queries[keep], truth[keep], [ids[j] for j in keep]
+        exclude = [exclude[j] for j in keep]
     subsets = [subset_of(pid) for pid in ids]
     rows = []
     for spec in ["", *args.tries]:
@@ -86,7 +91,7 @@ def main() -> None:
         t0 = time.perf_counter()
         coarse = coarse_sketches(bank_p, bank_s, queries, cfg, exclude=exclude, progress=False)
         seconds = time.perf_counter() - t0
-        row = {"setting": spec or "base", "seconds_per_photo": round(seconds / len(idx), 3)}
+        row = {"setting": spec or "base", "seconds_per_photo": round(seconds / len(ids), 3)}
         row.update({k: round(v, 4) for k, v in score_arrays(coarse, truth).items()})
         for name in sorted(set(subsets)):
             part = [j for j, s in enumerate(subsets) if s == name]
