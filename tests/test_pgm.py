@@ -16,7 +16,7 @@ from ide.data.folders import PairedSplit, load_split
 from ide.data.io import to_gray, write_png
 from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
-from ide.pgm.features import PatchFeatures
+from ide.pgm.features import PatchFeatures, build_features
 from ide.pgm.grid import PatchGrid, PatchMetric, blend_window, positions
 from ide.pgm.mwf import objective, solve_weights
 from ide.pgm.search import Neighbours, knn_search
@@ -194,6 +194,29 @@ def test_knn_equals_brute_force_on_real_faces(shared_data):
         idx, dist = brute_force(bank, photos[0], 10, 5, 5, 10, norm, 4.0, brightness=brightness)
         np.testing.assert_array_equal(got.index[0].numpy(), idx)
         np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=0, atol=2e-6)
+
+
+def test_knn_with_features_equals_brute_force_on_real_faces(shared_data):
+    """Backdrop and hair ties with every representation on: flat only where the responses vanish too."""
+    split = load_split(shared_data / "CUFS", "train")
+    pick = [i for i, pid in enumerate(split.ids) if pid.startswith(("XM2VTS", "AR"))][::9][:8]
+    gray = to_gray(split.photos[pick])[:, 20:80, 10:70]
+    bank, photos = gray[1:], gray[:1]
+    feats = build_features(bank, photos, ("intensity", "dog1", "dog2", "gradient"), (1.0, 1.0, 0.5, 2.0), 10)
+    got = knn_search(
+        torch.from_numpy(bank),
+        torch.from_numpy(photos),
+        PatchGrid(60, 60, 10, 5),
+        5,
+        10,
+        PatchMetric("mean", 4.0, 0.1),
+        torch.tensor([-1]),
+        feats=feats,
+    )
+    ref = (feats.bank.numpy(), feats.query[:, 0].numpy(), feats.coef, feats.stride)
+    idx, dist = brute_force(bank, photos[0], 10, 5, 5, 10, "mean", 4.0, brightness=0.1, feats=ref)
+    np.testing.assert_array_equal(got.index[0].numpy(), idx)
+    np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=1e-12, atol=2e-6)
 
 
 def test_grid_covers_every_pixel_and_colours_do_not_overlap():

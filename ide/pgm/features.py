@@ -18,7 +18,8 @@ Distance between a query patch q and a candidate b:
     D(q, b) = D_intensity(q, b) + Σ_channels c · ||F(q) - F(b)||²
 
 with the integer feature patches F, so every channel term is an exact integer (float64) and the
-sum is taken in a fixed order: the search stays exact, ties stay ties. The coefficient of a
+sum is exact (coefficients rounded to 12-bit dyadic numbers, `dyadic`): the search stays exact,
+ties stay ties. The coefficient of a
 channel, c = weight · (rms_I / QUANT)² · d / (d_f · channels of the representation), makes a
 representation of weight 1 add, on average, as much distance as the intensities (rms_I: the
 root mean square of the mean-removed 10x10 intensity patches of the bank; d, d_f: pixels of an
@@ -40,6 +41,22 @@ from ide.errors import UserError
 FEATURES = {"intensity": 0, "dog1": 1, "dog2": 1, "gradient": 2}
 QUANT = 32.0  # integer levels per rms of a response (the rounding is ~1/110 of the rms)
 STRIDE = 2  # sampling step of a feature patch inside the patch
+COEF_BITS = 12  # channel coefficients are integers times one power of two, the largest < 2**12
+
+
+def dyadic(coef: list[float]) -> tuple[float, ...]:
+    """Coefficients rounded to m_c · 2^e with integers m_c ≤ 2^COEF_BITS (one e for all).
+
+    A channel's squared distance is an integer below 25 · 65534² < 2^37, so every product m_c·S_c
+    is an integer below 2^49 and a sum over up to 8 channels is exact in float64, in any order:
+    candidates whose feature distances are equal compare equal (in the search, in the re-rank, in
+    a brute-force check), as exactly as the intensity distances do.
+    """
+    top = max(coef)
+    if top <= 0:
+        return tuple(0.0 for _ in coef)
+    e = COEF_BITS - int(np.ceil(np.log2(top)))
+    return tuple(float(np.ldexp(np.rint(np.ldexp(c, e)), -e)) for c in coef)
 
 
 def check_features(features: tuple[str, ...], weights: tuple[float, ...]) -> None:
@@ -241,6 +258,6 @@ def build_features(
     return PatchFeatures(
         bank=torch.from_numpy(np.stack(bank_maps)).to(device),
         query=torch.from_numpy(np.stack(query_maps)).to(device),
-        coef=tuple(coef),
+        coef=dyadic(coef),
         patch=patch,
     ).with_norms()
