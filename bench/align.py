@@ -10,7 +10,7 @@ A photo counts as found when `detect_eyes` returns a pair (a wrong pair still co
 shows in the error). Reported overall and per rotation and scale bucket; the last line is JSON.
 
 With `--reference`, the mean face of the CUFS **training** photos (never the test photos) refines
-each detection (`align.refine_eyes`); the Haar eyes and the refined eyes of the same detection are
+each detection (`eye_refine.refine_eyes`); the Haar eyes and the refined eyes of the same detection are
 both scored, so one run prints the table before and after refinement.
 
 Photos not at the layout are reported apart as well as in the whole: a test photo whose top or
@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ide.data import align
+from ide.data import align, eye_refine
 from ide.data.io import is_image_file, read_image
 from ide.data.layout import CUFS_EYES
 
@@ -100,7 +100,7 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
-def trial(rgb: np.ndarray, pose, reference: align.Reference | None = None) -> tuple:
+def trial(rgb: np.ndarray, pose, reference: eye_refine.Reference | None = None) -> tuple:
     """Eye errors (px, 200x250 frame) of one placed photo: (Haar, refined against `reference`, or
     None without one); (None, None) when no face was found."""
     canvas, to_canvas = place(rgb, pose)
@@ -117,7 +117,7 @@ def trial(rgb: np.ndarray, pose, reference: align.Reference | None = None) -> tu
     if reference is None:
         return error(left, right), None
     gray = cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)
-    return error(left, right), error(*align.refine_eyes(gray, left, right, reference)[:2])
+    return error(left, right), error(*eye_refine.refine_eyes(gray, left, right, reference)[:2])
 
 
 def summary(errors: list[float | None]) -> dict:
@@ -195,7 +195,7 @@ def main() -> None:
     reference = None
     if args.reference:
         train = photo_files(Path(args.data), "train", None)
-        reference = align.load_reference(train[0].parent, CUFS_EYES)
+        reference = eye_refine.load_reference(train[0].parent, CUFS_EYES)
         print(f"reference: mean of the {len(train)} CUFS training photos")
     k, n = map(int, args.shard.split("/"))
     rows = []

@@ -47,7 +47,7 @@ def _load_photos(
     """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and one line per failed file.
 
     `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to;
-    `reference`: an `ide.data.align.Reference` that refines the detected eyes. Gray and colour
+    `reference`: an `ide.data.eye_refine.Reference` that refines the detected eyes. Gray and colour
     photos are both taken, whatever the bank's photos were: stage 1 compares gray.
     """
     ids, photos, failed = [], [], []
@@ -107,7 +107,7 @@ def _inputs(
     files, notes = _photo_files(photos)
     reference = None
     if align:  # the bank's photos are training photos at the layout: their mean face refines the eyes
-        from ide.data.align import reference_from_photos
+        from ide.data.eye_refine import reference_from_photos
 
         reference = reference_from_photos(synth.stage1.bank_photos, synth.cfg.data.eyes)
     ids, rgb, failed = _load_photos(files, synth.size, synth.cfg.data.eyes if align else None, reference)

@@ -8,7 +8,7 @@ import pytest
 from skimage import data
 
 from ide.cli import main
-from ide.data import align
+from ide.data import align, eye_refine
 from ide.data.align import AlignError, align_face, detect_eyes, eye_transform
 from ide.data.io import read_image, write_png
 from ide.data.layout import CUFS_EYES, LAYOUTS
@@ -197,9 +197,9 @@ def _aligned_synthetic(seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def synthetic_reference() -> align.Reference:
+def synthetic_reference() -> eye_refine.Reference:
     """The mean face of 8 synthetic photos at the CUFS layout (not the face under test, seed 0)."""
-    return align.reference_from_photos(np.stack([_aligned_synthetic(s) for s in range(1, 9)]))
+    return eye_refine.reference_from_photos(np.stack([_aligned_synthetic(s) for s in range(1, 9)]))
 
 
 @pytest.mark.parametrize("angle, scale", [(15.0, 1.2), (-8.0, 0.8)])
@@ -210,7 +210,7 @@ def test_refinement_recovers_a_known_similarity(synthetic_reference, angle, scal
     canvas, m = _place(photo, angle, scale)
     truth = _apply(m, eyes)
     start = truth + np.array([[2.0, -1.5], [-1.5, 2.0]]) * np.hypot(*(truth[1] - truth[0])) / 52
-    left, right, refined = align.refine_eyes(canvas[..., 0], start[0], start[1], synthetic_reference)
+    left, right, refined = eye_refine.refine_eyes(canvas[..., 0], start[0], start[1], synthetic_reference)
     assert refined
 
     def error(pair):  # the larger eye error of the alignment from `pair`, in 200x250 px
@@ -224,7 +224,7 @@ def test_refinement_that_moves_too_far_keeps_the_given_eyes(synthetic_reference)
     """A start 12 px off: whatever the fit finds is more than REFINE_MAX_MOVE away, the start stays."""
     photo, eyes = _synthetic_face(0)
     start = eyes + [[0.0, 12.0], [0.0, 12.0]]
-    left, right, refined = align.refine_eyes(photo[..., 0], start[0], start[1], synthetic_reference)
+    left, right, refined = eye_refine.refine_eyes(photo[..., 0], start[0], start[1], synthetic_reference)
     assert not refined
     np.testing.assert_array_equal([left, right], start)
 
@@ -252,7 +252,7 @@ def test_cli_reference_folder(tmp_path, astronaut):
     assert (
         main(["align", "--photos", str(tmp_path / "a.png"), "--out", str(out), "--reference", str(ref)]) == 0
     )
-    reference = align.load_reference(ref)
+    reference = eye_refine.load_reference(ref)
     aligned, matrix = align_face(astronaut, return_matrix=True, reference=reference)
     np.testing.assert_array_equal(read_image(out / "a.png", "RGB"), aligned)
     assert (np.hypot(*(_apply(matrix, ASTRONAUT_EYES) - np.array([LEFT_EYE, RIGHT_EYE])).T) < 4).all()
