@@ -9,11 +9,21 @@ its two eyes' distances from the layout, in pixels of the 200x250 output (the ey
 A photo counts as found when `detect_eyes` returns a pair (a wrong pair still counts as found and
 shows in the error). Reported overall and per rotation and scale bucket; the last line is JSON.
 
+With `--reference`, the mean face of the CUFS **training** photos (never the test photos) refines
+each detection (`eye_refine.refine_eyes`); the Haar eyes and the refined eyes of the same detection are
+both scored, so one run prints the table before and after refinement.
+
+Photos not at the layout are reported apart as well as in the whole: a test photo whose top or
+bottom rows (or left or right columns) are black (every pixel <= 24) over more than 20% of its
+height (width) was padded when it was made, its face moved off the layout, and the layout points
+are not its eyes. The criterion reads only the photo, not the aligner; it lists the photos by name.
+
 The test photos are the benchmark. `--calibrate` instead runs on the training photos (another seed)
 and prints the eye-offset constants of `ide/data/align.py` (CALIBRATION): the test photos never tune.
 
     OMP_NUM_THREADS=1 python bench/align.py --limit 40     # a spread subset
     OMP_NUM_THREADS=1 python bench/align.py                # all 338 test photos
+    OMP_NUM_THREADS=1 python bench/align.py --reference    # + refinement against the training mean face
     OMP_NUM_THREADS=1 python bench/align.py --calibrate    # training photos → CALIBRATION
     # the full run in 3 processes, then one report:
     for k in 0 1 2; do python bench/align.py --shard $k/3 --save /tmp/align_$k.json & done; wait
@@ -31,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ide.data import align
+from ide.data import align, eye_refine
 from ide.data.io import is_image_file, read_image
 from ide.data.layout import CUFS_EYES
 
@@ -39,6 +49,21 @@ CANVAS = 560  # square canvas side: a 1.4× photo turned 20° and shifted 50 px 
 FILL = 127  # canvas gray outside the photo
 ROT_EDGES = (0, 5, 10, 15, 20.001)  # |rotation| buckets, degrees
 SCALE_EDGES = (0.7, 0.9, 1.1, 1.4001)
+PAD_DARK, PAD_SHARE = 24, 0.2  # a black band (all pixels <= PAD_DARK) over PAD_SHARE of the photo: padded
+
+
+def off_layout(gray: np.ndarray) -> bool:
+    """True when the photo has a black band over PAD_SHARE of its height (top or bottom rows) or width
+    (left or right columns): a photo padded off the layout (see the module docstring)."""
+    for dark, length in (
+        ((gray <= PAD_DARK).all(1), gray.shape[0]),
+        ((gray <= PAD_DARK).all(0), gray.shape[1]),
+    ):
+        for run in (dark, dark[::-1]):
+            band = len(run) if run.all() else int(np.argmin(run))
+            if band > PAD_SHARE * length:
+                return True
+    return False
 
 
 def photo_files(root: Path, split: str, limit: int | None) -> list[Path]:
@@ -75,16 +100,24 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
-def trial(rgb: np.ndarray, pose) -> float | None:
-    """Eye error (px, 200x250 frame) of one placed photo, or None when no face was found."""
+def trial(rgb: np.ndarray, pose, reference: eye_refine.Reference | None = None) -> tuple:
+    """Eye errors (px, 200x250 frame) of one placed photo: (Haar, refined against `reference`, or
+    None without one); (None, None) when no face was found."""
     canvas, to_canvas = place(rgb, pose)
     try:
         left, right = align.detect_eyes(canvas)
     except align.AlignError:
-        return None
+        return None, None
     truth = apply(to_canvas, np.reshape(CUFS_EYES, (2, 2)))
-    landed = apply(align.eye_transform(left, right, CUFS_EYES), truth)
-    return float(np.hypot(*(landed - np.reshape(CUFS_EYES, (2, 2))).T).max())
+
+    def error(left, right) -> float:
+        landed = apply(align.eye_transform(left, right, CUFS_EYES), truth)
+        return float(np.hypot(*(landed - np.reshape(CUFS_EYES, (2, 2))).T).max())
+
+    if reference is None:
+        return error(left, right), None
+    gray = cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)
+    return error(left, right), error(*eye_refine.refine_eyes(gray, left, right, reference)[:2])
 
 
 def summary(errors: list[float | None]) -> dict:
@@ -143,6 +176,9 @@ def main() -> None:
     ap.add_argument("--poses", type=int, default=1, help="random poses per photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true", help="training photos: print align.CALIBRATION")
+    ap.add_argument(
+        "--reference", action="store_true", help="also refine against the mean of the CUFS training photos"
+    )
     ap.add_argument("--shard", default="0/1", help="K/N: only every N-th photo from the K-th (0-based)")
     ap.add_argument("--save", help="write the trials of this run (or shard) to this JSON file")
     ap.add_argument("--merge", nargs="+", help="report the trials of these --save files together")
@@ -156,15 +192,24 @@ def main() -> None:
         report(rows, sum(json.loads(Path(f).read_text())["cpu_seconds"] for f in args.merge))
         return
     files = photo_files(Path(args.data), "test", args.limit)
+    reference = None
+    if args.reference:
+        train = photo_files(Path(args.data), "train", None)
+        reference = eye_refine.load_reference(train[0].parent, CUFS_EYES)
+        print(f"reference: mean of the {len(train)} CUFS training photos")
     k, n = map(int, args.shard.split("/"))
     rows = []
     start = time.process_time()
     for path in files[k::n]:
         rgb = read_image(path, "RGB")
         rng = np.random.default_rng([args.seed, _index(path)])
+        padded = off_layout(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         for _ in range(args.poses):
             pose = random_pose(rng)
-            rows.append({"photo": path.stem, "pose": pose, "error": trial(rgb, pose)})
+            error, refined = trial(rgb, pose, reference)
+            rows.append(
+                {"photo": path.stem, "pose": pose, "error": error, "refined": refined, "off_layout": padded}
+            )
     cpu = time.process_time() - start
     if args.save:
         Path(args.save).write_text(json.dumps({"rows": rows, "cpu_seconds": cpu}))
@@ -172,10 +217,22 @@ def main() -> None:
 
 
 def report(rows: list[dict], cpu: float) -> None:
+    """Prints the tables (Haar eyes; refined, when the rows have it) and a JSON line each."""
+    apart = sorted({r["photo"] for r in rows if r.get("off_layout")})
+    keys = ["error"] + (["refined"] if any(r.get("refined") is not None for r in rows) else [])
+    for key in keys:
+        print(f"\n== {'Haar eyes' if key == 'error' else 'refined against the training mean face'}")
+        table(rows, cpu, key)
+        if apart:
+            print(f"-- without the photos not at the layout ({', '.join(apart)}):")
+            table([r for r in rows if not r.get("off_layout")], cpu, key)
+
+
+def table(rows: list[dict], cpu: float, key: str) -> None:
     """Prints the table and the JSON line of trials {photo, pose, error}."""
-    poses, errors = [r["pose"] for r in rows], [r["error"] for r in rows]
+    poses, errors = [r["pose"] for r in rows], [r[key] for r in rows]
     subsets = [r["photo"].split("_")[0] for r in rows]
-    result = {"photos": len(set(r["photo"] for r in rows)), "trials": len(rows)}
+    result = {"eyes": key, "photos": len(set(r["photo"] for r in rows)), "trials": len(rows)}
     result["cpu_seconds_per_trial"] = round(cpu / max(len(rows), 1), 3)
     result |= summary(errors)
     result["buckets"] = bucket_rows(poses, errors, 0, ROT_EDGES, "rot") | bucket_rows(

@@ -110,7 +110,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     from ide.data.align import LAYOUTS, align_path
 
-    return align_path(Path(args.photos), Path(args.out), LAYOUTS[args.layout])
+    reference = None if args.reference is None else Path(args.reference)
+    return align_path(Path(args.photos), Path(args.out), LAYOUTS[args.layout], reference)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -202,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["cufs", "cufsf"],
         default="cufs",
         help="eye positions to align to: cufs (75,125)/(127,125) or cufsf (62,112)/(137,112)",
+    )
+    p.add_argument(
+        "--reference",
+        help="a folder of photos already aligned to --layout (e.g. the training photos): their mean "
+        "face refines the detected eyes",
     )
     p.set_defaults(func=cmd_align)
 

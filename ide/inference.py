@@ -42,12 +42,13 @@ def _photo_files(photos: Path) -> tuple[list[Path], list[str]]:
 
 
 def _load_photos(
-    files: list[Path], size: tuple[int, int], align: tuple[float, ...] | None
+    files: list[Path], size: tuple[int, int], align: tuple[float, ...] | None, reference=None
 ) -> tuple[list[str], list[np.ndarray], list[str]]:
     """Read (and align) photos; returns ids, uint8 [H,W,3] photos, and one line per failed file.
 
-    `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to. Gray
-    and colour photos are both taken, whatever the bank's photos were: stage 1 compares gray.
+    `align`: None, or the target eye centres (x_l, y_l, x_r, y_r) to align every photo to;
+    `reference`: an `ide.data.eye_refine.Reference` that refines the detected eyes. Gray and colour
+    photos are both taken, whatever the bank's photos were: stage 1 compares gray.
     """
     ids, photos, failed = [], [], []
     if align is not None:
@@ -56,7 +57,7 @@ def _load_photos(
         try:
             rgb = read_image(path, "RGB")
             if align is not None:
-                rgb = align_face(rgb, name=str(path), eyes=align)
+                rgb = align_face(rgb, name=str(path), eyes=align, reference=reference)
             elif rgb.shape[:2] != size:
                 raise UserError(
                     f"photo {path} is {rgb.shape[1]}x{rgb.shape[0]}, the model needs aligned "
@@ -104,7 +105,12 @@ def _inputs(
             )
         return list(data.ids), data.photos, data.sketches, [], []
     files, notes = _photo_files(photos)
-    ids, rgb, failed = _load_photos(files, synth.size, synth.cfg.data.eyes if align else None)
+    reference = None
+    if align:  # the bank's photos are training photos at the layout: their mean face refines the eyes
+        from ide.data.eye_refine import reference_from_photos
+
+        reference = reference_from_photos(synth.stage1.bank_photos, synth.cfg.data.eyes)
+    ids, rgb, failed = _load_photos(files, synth.size, synth.cfg.data.eyes if align else None, reference)
     return ids, (np.stack(rgb) if rgb else None), None, notes, failed
 
 

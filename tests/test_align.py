@@ -8,7 +8,7 @@ import pytest
 from skimage import data
 
 from ide.cli import main
-from ide.data import align
+from ide.data import align, eye_refine
 from ide.data.align import AlignError, align_face, detect_eyes, eye_transform
 from ide.data.io import read_image, write_png
 from ide.data.layout import CUFS_EYES, LAYOUTS
@@ -187,3 +187,96 @@ def test_cli_one_line_per_failed_photo_and_exit_2(tmp_path, capsys):
         f"ide align: error: no face found in {photos / 'wall.png'}; {align._LAYOUT_HINT}"
     ]
     assert not (out / "wall.png").exists()
+
+
+def _aligned_synthetic(seed: int) -> np.ndarray:
+    """A synthetic photo warped to the CUFS layout by its true eyes: uint8 [250, 200, 3]."""
+    photo, eyes = _synthetic_face(seed)
+    m = eye_transform(eyes[0], eyes[1])
+    return cv2.warpAffine(photo, m, (200, 250), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.fixture(scope="module")
+def synthetic_reference() -> eye_refine.Reference:
+    """The mean face of 8 synthetic photos at the CUFS layout (not the face under test, seed 0)."""
+    return eye_refine.reference_from_photos(np.stack([_aligned_synthetic(s) for s in range(1, 9)]))
+
+
+@pytest.mark.parametrize("angle, scale", [(15.0, 1.2), (-8.0, 0.8)])
+def test_refinement_recovers_a_known_similarity(synthetic_reference, angle, scale):
+    """Eyes given 2.5 px off (200x250 px; as the Haar boxes jitter): fitting the mean face's eye
+    windows brings both back to within 1 px of the truth in the 200x250 frame."""
+    photo, eyes = _synthetic_face(0)
+    canvas, m = _place(photo, angle, scale)
+    truth = _apply(m, eyes)
+    start = truth + np.array([[2.0, -1.5], [-1.5, 2.0]]) * np.hypot(*(truth[1] - truth[0])) / 52
+    left, right, refined = eye_refine.refine_eyes(canvas[..., 0], start[0], start[1], synthetic_reference)
+    assert refined
+
+    def error(pair):  # the larger eye error of the alignment from `pair`, in 200x250 px
+        landed = _apply(eye_transform(*pair), truth)
+        return np.hypot(*(landed - np.array([LEFT_EYE, RIGHT_EYE])).T).max()
+
+    assert error(start) > 2 and error((left, right)) < 1.0, (error(start), error((left, right)))
+
+
+def test_refinement_that_moves_too_far_keeps_the_given_eyes(synthetic_reference):
+    """A start 12 px off: whatever the fit finds is more than REFINE_MAX_MOVE away, the start stays."""
+    photo, eyes = _synthetic_face(0)
+    start = eyes + [[0.0, 12.0], [0.0, 12.0]]
+    left, right, refined = eye_refine.refine_eyes(photo[..., 0], start[0], start[1], synthetic_reference)
+    assert not refined
+    np.testing.assert_array_equal([left, right], start)
+
+
+def test_no_reference_is_the_haar_result(astronaut, monkeypatch):
+    """Without a reference the refinement never runs: the eyes are the Haar ones as before."""
+    before = detect_eyes(astronaut)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("refine_eyes ran without a reference")
+
+    monkeypatch.setattr(align, "refine_eyes", boom)
+    assert detect_eyes(astronaut) == before and detect_eyes(astronaut, reference=None) == before
+
+
+def test_cli_reference_folder(tmp_path, astronaut):
+    """`ide align --reference DIR`: the mean of DIR's aligned photos refines the eyes; the astronaut
+    still lands on the layout."""
+    ref = tmp_path / "ref"
+    for s in range(1, 9):
+        write_png(ref / f"{s}.png", _aligned_synthetic(s))
+    (ref / "notes.txt").write_text("not a photo")  # skipped
+    write_png(tmp_path / "a.png", astronaut)
+    out = tmp_path / "o"
+    assert (
+        main(["align", "--photos", str(tmp_path / "a.png"), "--out", str(out), "--reference", str(ref)]) == 0
+    )
+    reference = eye_refine.load_reference(ref)
+    aligned, matrix = align_face(astronaut, return_matrix=True, reference=reference)
+    np.testing.assert_array_equal(read_image(out / "a.png", "RGB"), aligned)
+    assert (np.hypot(*(_apply(matrix, ASTRONAUT_EYES) - np.array([LEFT_EYE, RIGHT_EYE])).T) < 4).all()
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "sizes"])
+def test_bad_reference_folder_is_one_error_line(tmp_path, astronaut, capsys, case):
+    ref = tmp_path / "ref"
+    if case != "missing":
+        ref.mkdir()
+    if case == "sizes":
+        write_png(ref / "a.png", np.zeros((250, 200, 3), np.uint8))
+        write_png(ref / "b.png", np.zeros((240, 200, 3), np.uint8))
+    write_png(tmp_path / "p.png", astronaut)
+    args = [
+        "align",
+        "--photos",
+        str(tmp_path / "p.png"),
+        "--out",
+        str(tmp_path / "o"),
+        "--reference",
+        str(ref),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and str(ref) in err, err
+    assert not (tmp_path / "o").exists()

@@ -228,3 +228,28 @@ def test_checkpoint_stage1_equals_ide_coarse_with_background_model(tmp_path):
     assert ids == sorted(p.name for p in (tmp_path / "t").glob("*.png"))
     for name in ids:
         np.testing.assert_array_equal(read_image(tmp_path / "t" / name), read_image(tmp_path / "c" / name))
+
+
+def test_align_refines_against_the_bank_mean_face(tiny_run, tmp_path, monkeypatch):
+    """`ide test --photos --align`: the checkpoint's bank photos (training photos at the layout) give
+    the mean face that refines the detected eyes."""
+    from ide.data import align
+    from ide.pipeline import Synthesizer
+
+    root, ckpt = tiny_run
+    seen = []
+    original = align.align_face
+
+    def spy(rgb, name="photo", return_matrix=False, eyes=align.CUFS_EYES, reference=None):
+        seen.append(reference)
+        return original(rgb, name, return_matrix, eyes, reference)
+
+    monkeypatch.setattr(align, "align_face", spy)
+    good = next((root / "test" / "photos").glob("*.png"))
+    photos = tmp_path / "photos"
+    write_png(photos / good.name, np.pad(read_image(good, "RGB"), ((40, 40), (60, 60), (0, 0)), mode="edge"))
+    out = tmp_path / "out"
+    main(["test", "--checkpoint", str(ckpt), "--photos", str(photos), "--out", str(out), "--align"])
+    bank = Synthesizer.from_checkpoint(ckpt, device="cpu").stage1.bank_photos
+    assert len(seen) == 1 and seen[0] is not None
+    np.testing.assert_allclose(seen[0].image, bank.astype(np.float64).mean(0), atol=1e-3)

@@ -3,7 +3,9 @@
 The eye centres land on (75,125) and (127,125) (52 px apart), the CUFS layout, so stage 1's patch
 search (which looks only ±5 px around each patch position) sees faces where it expects them.
 `ide.data.faces` finds the face at any roll to ±30° and first eyes; here the eyes are re-detected on
-an upright copy at a fixed eye distance and the calibrated eye-box offset is added
+an upright copy at a fixed eye distance and the calibrated eye-box offset is added. Given a
+`Reference` (the mean of photos already at a layout, built at run time from a folder the user
+names), `refine_eyes` then fits the eye windows of that mean face to the photo by image alignment
 (docs/alignment.md; `bench/align.py` measures it).
 """
 
@@ -15,10 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ide.data.eye_refine import Reference, load_reference, refine_eyes
 from ide.data.faces import apply, cascade, face_starts, unscale
 from ide.data.folders import HEIGHT, WIDTH
 from ide.data.io import is_image_file, read_image, write_png
-from ide.data.layout import CUFS_EYES, LAYOUTS  # noqa: F401 (LAYOUTS: the table of `ide align --layout`)
+from ide.data.layout import CUFS_EYES, LAYOUTS, eye_transform  # noqa: F401 (re-exported: `ide align --layout`, callers)
 from ide.errors import UserError
 
 MAX_TILT = 20.0  # degrees an eye line may turn from the roll the face cascade saw
@@ -49,7 +52,10 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def detect_eyes(
-    rgb: np.ndarray, name: str = "photo", calibration: tuple[float, ...] = CALIBRATION
+    rgb: np.ndarray,
+    name: str = "photo",
+    calibration: tuple[float, ...] = CALIBRATION,
+    reference: Reference | None = None,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """Eye centres ((x_left, y_left), (x_right, y_right)) in image pixels, left = smaller x.
 
@@ -63,6 +69,8 @@ def detect_eyes(
         calibration: (dx_left, dy_left, dx_right, dy_right), eye centre minus eye-box centre in units
             of the eye distance on the upright copy; zeros give the raw box centres (bench/align.py
             --calibrate measures it on the CUFS training photos).
+        reference: a mean face (`Reference`); the Haar eyes are then refined against it
+            (`refine_eyes`). None: the Haar eyes.
     Raises:
         AlignError: no face, several faces, or no acceptable pair of eyes in the face.
     """
@@ -92,6 +100,8 @@ def detect_eyes(
     if len(faces) > 1:
         raise AlignError(f"{len(faces)} faces found in {name}; crop the photo to one face")
     _, left, right = faces[0]
+    if reference is not None:
+        left, right, _ = refine_eyes(gray, left, right, reference)
     return tuple(map(float, left)), tuple(map(float, right))
 
 
@@ -165,38 +175,24 @@ def _pair_cost(a: np.ndarray, b: np.ndarray, d: float) -> float:
     return abs(dy) / d + abs(dx / d - 1) + 0.5 * np.hypot(*mid) / d + 0.5 * abs(np.log(a[2] / b[2]))
 
 
-def eye_transform(
-    left: tuple[float, float], right: tuple[float, float], eyes: tuple[float, ...] = CUFS_EYES
-) -> np.ndarray:
-    """float64 [2, 3] similarity (rotation, uniform scale, shift) taking left → eyes[:2], right → eyes[2:]
-    (default the CUFS layout (75,125), (127,125))."""
-    target_left, target_right = np.asarray(eyes[:2], np.float64), np.asarray(eyes[2:], np.float64)
-    src = np.subtract(right, left).astype(np.float64)
-    dst = target_right - target_left
-    scale = np.hypot(*dst) / max(np.hypot(*src), 1e-9)
-    angle = np.arctan2(dst[1], dst[0]) - np.arctan2(src[1], src[0])
-    a, b = scale * np.cos(angle), scale * np.sin(angle)
-    rot = np.array([[a, -b], [b, a]])
-    shift = target_left - rot @ np.asarray(left, np.float64)
-    return np.concatenate([rot, shift[:, None]], axis=1)
-
-
 def align_face(
     rgb: np.ndarray,
     name: str = "photo",
     return_matrix: bool = False,
     eyes: tuple[float, ...] = CUFS_EYES,
+    reference: Reference | None = None,
 ):
     """Detect the eyes and warp to the 200x250 layout. uint8 [H, W, 3] (or [H, W]) → uint8 [250, 200, 3].
 
     `eyes`: the target eye centres (x_left, y_left, x_right, y_right), e.g. `LAYOUTS["cufsf"]`.
     Outside the photo the border is white (255). With return_matrix, returns (aligned, M) where M is the
-    float64 [2, 3] matrix mapping input pixel coordinates to aligned ones.
+    float64 [2, 3] matrix mapping input pixel coordinates to aligned ones. `reference`: refine the
+    eyes against this mean face (`detect_eyes`).
     """
     rgb = np.asarray(rgb)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
-    left, right = detect_eyes(rgb, name)
+    left, right = detect_eyes(rgb, name, reference=reference)
     matrix = eye_transform(left, right, eyes)
     scale = float(np.hypot(*matrix[:, 0]))
     sigma = 0.5 * np.sqrt(1 / scale**2 - 1) if scale < 1 else 0.0  # low-pass before shrinking (no aliasing)
@@ -223,13 +219,18 @@ def align_face(
     return (aligned, matrix) if return_matrix else aligned
 
 
-def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = CUFS_EYES) -> int:
+def align_path(
+    photos: Path, out: Path, eyes: tuple[float, ...] = CUFS_EYES, reference: Path | None = None
+) -> int:
     """`ide align`: align one photo or every image in a folder into OUT/<stem>.png.
+
+    `reference`: a folder of photos aligned to `eyes` whose mean face refines the eyes (`load_reference`).
 
     Photos that fail are reported at the end and the rest are still written. Non-image files in a
     folder are skipped and reported. Returns the exit code: 2 if any photo failed, else 0.
     """
     photos, out = Path(photos), Path(out)
+    mean = None if reference is None else load_reference(reference, eyes)
     if photos.is_dir():
         entries = sorted(p for p in photos.iterdir() if p.is_file() and not p.name.startswith("."))
         files = [p for p in entries if is_image_file(p)]
@@ -248,7 +249,7 @@ def align_path(photos: Path, out: Path, eyes: tuple[float, ...] = CUFS_EYES) -> 
         try:
             if path.stem in written:
                 raise UserError(f"{path} has the same stem as {written[path.stem]}; rename one of them")
-            aligned = align_face(read_image(path, "RGB"), name=str(path), eyes=eyes)
+            aligned = align_face(read_image(path, "RGB"), name=str(path), eyes=eyes, reference=mean)
             write_png(out / f"{path.stem}.png", aligned)
             written[path.stem] = path
         except UserError as err:
