@@ -27,11 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ide.data.folders import subset_of  # noqa: E402
 from ide.data.io import is_image_file, read_image  # noqa: E402
-
-
-def laplacian_energy(gray: np.ndarray) -> float:
-    """Mean absolute 3x3 Laplacian of a uint8 [H, W] image, in gray levels."""
-    return float(np.abs(cv2.Laplacian(gray.astype(np.float64), cv2.CV_64F, ksize=1)).mean())
+from ide.metrics.sharpness import laplacian_energy  # noqa: E402
 
 
 def images_of(folder: Path) -> dict[str, Path]:

@@ -82,13 +82,14 @@ def fmt(values: list[float], digits: int) -> str:
 
 
 def row_cells(results: list[dict], table: dict) -> list[str]:
-    """FSIM, SSIM, NLDA (%) overall, then FSIM / SSIM per part (means over seeds)."""
+    """FSIM, SSIM, NLDA (%), sharpness overall, then FSIM / SSIM per part (means over seeds)."""
     n = table["n"]
     overall = [b for b in (_pick(r, None, n) for r in results) if b is not None]
     cells = [
         fmt([b["fsim"] for b in overall], 4),
         fmt([b["ssim"] for b in overall], 4),
         fmt([v for v in (_nlda_percent(b) for b in overall) if v is not None], 1),
+        fmt([b["sharpness"] for b in overall if "sharpness" in b], 2),
     ]
     for part, part_n in (table.get("parts") or {}).items():
         blocks = [b for b in (_pick(r, part, part_n) for r in results) if b is not None]
@@ -104,7 +105,8 @@ def row_cells(results: list[dict], table: dict) -> list[str]:
 def render_measured(table: dict, results: Path, allow_incomplete: bool, warnings: list[str]) -> str:
     """A markdown table of measured rows, with a one-line key under it."""
     parts = table.get("parts") or {}
-    head = ["method", f"FSIM ({table['n']})", "SSIM", "NLDA %"] + [f"{p} ({k})" for p, k in parts.items()]
+    head = ["method", f"FSIM ({table['n']})", "SSIM", "NLDA %", "sharpness"]
+    head += [f"{p} ({k})" for p, k in parts.items()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table["rows"]:
         files = row["files"] if isinstance(row["files"], list) else [row["files"]]
@@ -116,7 +118,8 @@ def render_measured(table: dict, results: Path, allow_incomplete: bool, warnings
         lines.append("| " + " | ".join([label, *row_cells(present, table)]) + " |")
     key = (
         "FSIM / SSIM: gray, per image, then averaged. ± : standard deviation over the seeds (n). "
-        f"NLDA: rank-1 recognition accuracy. {DASH}: not measured."
+        "NLDA: rank-1 recognition accuracy. Sharpness: mean absolute Laplacian relative to the artists' "
+        f"sketches of the same faces (1: their level, below: blur). {DASH}: not measured."
     )
     if parts:
         key += " Parts: FSIM / SSIM (means over the seeds)."

@@ -249,3 +249,18 @@ def test_score_batch_contract():
     assert pc.shape == x.shape and pc.min() >= 0 and pc.max() <= 1
     with pytest.raises(ValueError):
         fsim_batch(x, y[:2])
+
+
+def test_laplacian_energy_measures_blur():
+    """The artist's level is the reference: a blurred copy has less energy, flat gray none, and the
+    value is the mean |4-neighbour Laplacian| in gray levels."""
+    from ide.metrics.sharpness import laplacian_energy
+
+    rng = np.random.default_rng(0)
+    sketch = (rng.random((60, 50)) > 0.8).astype(np.uint8) * 255
+    blurred = cv2.GaussianBlur(sketch, (0, 0), 1.5)
+    assert laplacian_energy(np.full((20, 20), 128, np.uint8)) == 0.0
+    assert laplacian_energy(blurred) < 0.5 * laplacian_energy(sketch)
+    dot = np.zeros((5, 5), np.uint8)
+    dot[2, 2] = 100  # one bright pixel: |-400| at the centre, 100 at its 4 neighbours
+    assert laplacian_energy(dot) == pytest.approx(800 / 25)

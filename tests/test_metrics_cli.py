@@ -15,6 +15,7 @@ import torch
 from ide.cli import main
 from ide.data.io import read_image, to_gray, write_png
 from ide.metrics import fsim, psnr, ssim
+from ide.metrics.sharpness import laplacian_energy
 
 SHAPE = (48, 40)  # H, W: small but above SSIM's 11x11 window
 IDS = ("AR_1", "CUHK_f-001", "CUHK_m-002", "XM2VTS_7")
@@ -64,11 +65,11 @@ def test_json_csv_and_table(folders, tmp_path, capsys):
         assert name in out
 
     summary = json.loads(json_path.read_text())  # strict JSON: no Infinity (identical pair → null)
-    assert set(summary) == {"n", "fsim", "ssim", "psnr", "subsets", "per_image", "provenance"}
+    assert set(summary) == {"n", "fsim", "ssim", "psnr", "sharpness", "subsets", "per_image", "provenance"}
     assert summary["provenance"]["command"] and summary["provenance"]["config"] is None
     assert summary["n"] == 4
     assert summary["subsets"]["CUHK"]["n"] == 2 and set(summary["subsets"]) == {"AR", "CUHK", "XM2VTS"}
-    assert all(set(s) == {"n", "fsim", "ssim", "psnr"} for s in summary["subsets"].values())
+    assert all(set(s) == {"n", "fsim", "ssim", "psnr", "sharpness"} for s in summary["subsets"].values())
     rows = {r["id"]: r for r in summary["per_image"]}
     assert [r["id"] for r in summary["per_image"]] == sorted(IDS)
 
@@ -82,6 +83,11 @@ def test_json_csv_and_table(folders, tmp_path, capsys):
     assert summary["subsets"]["CUHK"]["ssim"] == pytest.approx(
         (rows["CUHK_f-001"]["ssim"] + rows["CUHK_m-002"]["ssim"]) / 2
     )
+    # sharpness: the identical pair is at the artist's level; the noisy AR pred is above it
+    assert summary["subsets"]["AR"]["sharpness"] > 1.5
+    lap_gt = [laplacian_energy(read_image(gt_dir / f"{i}.png")) for i in sorted(IDS)]
+    assert summary["sharpness"] == pytest.approx(sum(r["laplacian"] for r in rows.values()) / sum(lap_gt))
+    assert rows["CUHK_f-001"]["laplacian"] == pytest.approx(lap_gt[1])
 
     with open(csv_path, newline="") as f:
         table = list(csv.DictReader(f))

@@ -26,7 +26,9 @@ PROVENANCE = {
 }
 
 
-def _result(fsim: float, ssim: float, provenance: bool = True, nlda: float | None = None) -> dict:
+def _result(
+    fsim: float, ssim: float, provenance: bool = True, nlda: float | None = None, sharp: float | None = None
+) -> dict:
     """An `ide metrics --json` summary over 3 images: parts A (2 images) and B (1)."""
     r = {
         "n": 3,
@@ -37,6 +39,8 @@ def _result(fsim: float, ssim: float, provenance: bool = True, nlda: float | Non
             "B": {"n": 1, "fsim": fsim - 0.02, "ssim": ssim - 0.02},
         },
     }
+    if sharp is not None:
+        r["sharpness"] = sharp
     if nlda is not None:
         r["nlda"] = {"mean": nlda, "std": 0.01}
     if provenance:
@@ -50,8 +54,8 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "results" / "d").mkdir(parents=True)
     files = {
         "d/stage1.json": _result(0.70, 0.50, nlda=0.9),
-        "d/refined_seed0.json": _result(0.72, 0.52),
-        "d/refined_seed1.json": _result(0.74, 0.48),
+        "d/refined_seed0.json": _result(0.72, 0.52, sharp=0.5),
+        "d/refined_seed1.json": _result(0.74, 0.48, sharp=0.6),
     }
     for name, data in files.items():
         (tmp_path / "results" / name).write_text(json.dumps(data))
@@ -89,11 +93,12 @@ def test_write_then_check_passes_and_renders_the_numbers(repo: Path):
     assert _write(repo) == 0
     assert _write(repo, "--check") == 0
     text = (repo / "README.md").read_text()
-    assert "| stage 1 | 0.7000 | 0.5000 | 90.0 | 0.7100 / 0.5100 | 0.6800 / 0.4800 |" in text
+    assert "| stage 1 | 0.7000 | 0.5000 | 90.0 | – | 0.7100 / 0.5100 | 0.6800 / 0.4800 |" in text
     # two seeds: mean ± sample standard deviation, n in the label, parts as means
     f_sd, s_sd = statistics.stdev([0.72, 0.74]), statistics.stdev([0.52, 0.48])
     assert (
-        f"| stage 1 + 2 (n = 2) | 0.7300 ± {f_sd:.4f} | 0.5000 ± {s_sd:.4f} | – | 0.7400 / 0.5100 |" in text
+        f"| stage 1 + 2 (n = 2) | 0.7300 ± {f_sd:.4f} | 0.5000 ± {s_sd:.4f} | – | 0.55 ± 0.07 | 0.7400 / 0.5100 |"
+        in text
     )
     assert "| M | 0.711 | – |" in text and "Source: A. Author, Paper, Table 1." in text
     assert "`results/d/stage1.json`: FSIM 0.7000" in text and PROVENANCE["command"] in text

@@ -26,6 +26,7 @@ from ide.data.io import read_image
 from ide.errors import UserError
 from ide.metrics import score_batch
 from ide.metrics.recognition import NLDAOptions, format_nlda, resolve_train, score_pairs
+from ide.metrics.sharpness import laplacian_energy
 from ide.provenance import provenance
 
 METRICS = ("fsim", "ssim", "psnr")
@@ -99,10 +100,24 @@ def _mean(values: list[float]) -> float:
     return math.fsum(values) / len(values)
 
 
+def _sharpness(scores: dict[str, list[float]], rows: range | list[int]) -> dict:
+    """{"sharpness": Σ laplacian of the predictions / Σ of their ground truth} over `rows` (empty
+    when the scores carry no Laplacian, or the ground truth is flat)."""
+    if "laplacian" not in scores:
+        return {}
+    gt = math.fsum(scores["laplacian_gt"][k] for k in rows)
+    return {"sharpness": math.fsum(scores["laplacian"][k] for k in rows) / gt} if gt > 0 else {}
+
+
 def summarize(ids: list[str], scores: dict[str, list[float]], nlda: dict | None = None) -> dict:
-    """The JSON summary of `ide metrics`: overall means, per-subset means, then `nlda` (overall
-    only) when given, then per-image scores (sorted by id)."""
-    summary: dict = {"n": len(ids), **{m: _mean(scores[m]) for m in METRICS}, "subsets": {}}
+    """The JSON summary of `ide metrics`: overall means and sharpness ratio, per-subset means and
+    ratios, then `nlda` (overall only) when given, then per-image scores (sorted by id)."""
+    summary: dict = {
+        "n": len(ids),
+        **{m: _mean(scores[m]) for m in METRICS},
+        **_sharpness(scores, range(len(ids))),
+        "subsets": {},
+    }
     groups: dict[str, list[int]] = {}
     for k, pair_id in enumerate(ids):
         groups.setdefault(subset_of(pair_id), []).append(k)
@@ -111,19 +126,22 @@ def summarize(ids: list[str], scores: dict[str, list[float]], nlda: dict | None 
         summary["subsets"][name] = {
             "n": len(rows),
             **{m: _mean([scores[m][k] for k in rows]) for m in METRICS},
+            **_sharpness(scores, rows),
         }
     if nlda is not None:
         summary["nlda"] = nlda
-    summary["per_image"] = [{"id": i, **{m: scores[m][k] for m in METRICS}} for k, i in enumerate(ids)]
+    per_image = [m for m in (*METRICS, "laplacian") if m in scores]
+    summary["per_image"] = [{"id": i, **{m: scores[m][k] for m in per_image}} for k, i in enumerate(ids)]
     return summary
 
 
 def format_table(summary: dict) -> str:
     """The printed table: one row per subset, then the overall row."""
-    lines = [f"{'subset':<10}{'n':>6}{'FSIM':>9}{'SSIM':>9}{'PSNR':>9}"]
+    lines = [f"{'subset':<10}{'n':>6}{'FSIM':>9}{'SSIM':>9}{'PSNR':>9}{'sharp':>8}"]
     rows = [*summary["subsets"].items(), ("overall", summary)]
     for name, s in rows:
-        lines.append(f"{name:<10}{s['n']:>6}{s['fsim']:>9.4f}{s['ssim']:>9.4f}{s['psnr']:>9.2f}")
+        sharp = f"{s['sharpness']:>8.2f}" if "sharpness" in s else f"{'-':>8}"
+        lines.append(f"{name:<10}{s['n']:>6}{s['fsim']:>9.4f}{s['ssim']:>9.4f}{s['psnr']:>9.2f}{sharp}")
     if "nlda" in summary:  # overall only: the splits draw from all ids
         lines.append(format_nlda(summary["nlda"]))
     return "\n".join(lines)
@@ -164,7 +182,9 @@ def _csv_text(summary: dict) -> str:
 
 
 def score_images(images: list[tuple[np.ndarray, np.ndarray]], device: torch.device) -> dict[str, list[float]]:
-    """Score (pred, gt) uint8 [H, W] pairs in batches of one size. Returns {metric: [score per pair]}.
+    """Score (pred, gt) uint8 [H, W] pairs in batches of one size. Returns {metric: [score per pair]}:
+    fsim, ssim, psnr, and the mean absolute Laplacian of each prediction and of its ground truth
+    (laplacian, laplacian_gt; `ide.metrics.sharpness`).
 
     On CPU the batches run in parallel Python threads with single-threaded torch ops: the metrics
     are hundreds of ~1 ms operations, and with intra-op threads each ends in a barrier that, on a
@@ -181,6 +201,8 @@ def score_images(images: list[tuple[np.ndarray, np.ndarray]], device: torch.devi
         return rows, {m: v.cpu().tolist() for m, v in score_batch(x, y).items()}
 
     scores = {m: [math.nan] * len(images) for m in METRICS}
+    scores["laplacian"] = [laplacian_energy(p) for p, _ in images]
+    scores["laplacian_gt"] = [laplacian_energy(g) for _, g in images]
     threads = torch.get_num_threads()
     workers = threads if device.type == "cpu" else 1
     disable = None if len(images) >= 64 else True  # tqdm: None = shown on a terminal only
@@ -219,8 +241,9 @@ def score_folders(
         device: "cpu", "cuda[:k]" or "auto".
         recognition: also run NLDA face recognition (`ide.metrics.recognition`) with these settings.
     Returns:
-        {"n", "fsim", "ssim", "psnr", "subsets": {name: {"n", "fsim", "ssim", "psnr"}},
-         "per_image": [{"id", "fsim", "ssim", "psnr"}, ...]} (means of per-image scores; PSNR may be inf),
+        {"n", "fsim", "ssim", "psnr", "sharpness", "subsets": {name: {"n", "fsim", "ssim", "psnr",
+         "sharpness"}}, "per_image": [{"id", "fsim", "ssim", "psnr", "laplacian"}, ...]} (means of
+         per-image scores, PSNR may be inf; sharpness: `ide.metrics.sharpness`),
         plus "nlda" (see `nlda_protocol`) before "per_image" when recognition is given.
     Raises:
         UserError naming the file for an empty or missing folder, no common ids, an id on one side
