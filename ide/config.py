@@ -29,6 +29,11 @@ class DataConfig:
     cache_dir: str = ".cache/ide"  # stage-1 banks and coarse sketches, keyed by hashes
     # eye centres (x_left, y_left, x_right, y_right) of the data's 200x250 layout, used by --align
     eyes: tuple[float, float, float, float] = (75.0, 125.0, 127.0, 125.0)
+    # > 0: that many extra leave-one-out coarse sketches per training photo, each from a random
+    # `variant_fraction` of the bank (odd ones with K//2); a crop draws one of them or the main
+    # one (ide/pgm/variants.py)
+    coarse_variants: int = 0
+    variant_fraction: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class ModelConfig:
     patch_layers: int = 3  # strided layers of the PatchGAN discriminator (3: 70x70 receptive field)
     disc_condition: bool = False  # the discriminator also sees the generator's input (pix2pix's cGAN)
     disc_norm: str = "batch"  # batch | spectral: the PatchGAN's normalisation (spectral: no BatchNorm)
+    # also feed stage 1's per-pixel spread of the K candidate sketch patches (weighted std under
+    # the MWF weights, blended like the sketch): where the patches disagreed (ide/pgm/spread.py)
+    uncertainty: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,9 @@ class TrainConfig:
     save_every: int = 1000
     log_every: int = 50
     ema: float = 0.0  # decay of the generator's weight average (0: off); validated, saved and used when on
+    # share of crops, in [0, 1), whose coarse input is the target sketch degraded the way stage 1
+    # degrades (patch mixing and swaps over the patch grid, blur; ide/data/degrade.py)
+    degraded: float = 0.0
 
 
 @dataclass(frozen=True)

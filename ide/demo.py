@@ -56,8 +56,8 @@ def run_demo(out: Path, config: str | None = None, overrides: list[str] | None =
     test = load_split(data_root, "test")
     synth = Synthesizer.from_checkpoint(ckpt, [f"data.root={data_root}"])
     print(f"[demo] synthesizing the {len(test)} test faces")
-    coarse = synth.coarse(test.photos, progress=True)
-    refined = synth.refine(coarse, test.photos)
+    coarse, spread = synth.coarse_and_spread(test.photos, progress=True)
+    refined = synth.refine(coarse, test.photos, spread=spread)
     for name, images in (("coarse", coarse), ("refined", refined)):
         for pid, im in zip(test.ids, images):
             write_png(out / name / f"{pid}.png", im)

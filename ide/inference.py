@@ -113,8 +113,8 @@ def test_command(
                 f"{synth.size[1]}x{synth.size[0]}; align them (--align)"
             )
         gray = synth.photo_gray(rgb)  # the background model, once for both stages
-        coarse = synth.coarse(gray, progress=True)
-        refined = synth.refine(coarse, gray, batch, progress=True)
+        coarse, spread = synth.coarse_and_spread(gray, progress=True)
+        refined = synth.refine(coarse, gray, batch, progress=True, spread=spread)
         for pid, sketch in zip(ids, refined):
             write_png(out / f"{pid}.png", sketch)
         if coarse_out is not None:

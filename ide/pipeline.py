@@ -20,6 +20,8 @@ from ide.config import Config, apply_overrides, from_dict
 from ide.data.stage2 import make_inputs
 from ide.models import build_generator, input_scale
 from ide.pgm.background import photos_gray
+from ide.errors import UserError
+from ide.pgm.spread import to_uint8
 from ide.pgm.synthesis import coarse_sketches
 from ide.precision import autocast, resolve_device, to_layout
 
@@ -112,17 +114,32 @@ class Synthesizer:
 
     def coarse(self, photos: np.ndarray, progress: bool = False) -> np.ndarray:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
-        return coarse_sketches(
-            self.bank_photos, self.bank_sketches, photos, self.cfg.stage1, progress=progress
+        return self.coarse_and_spread(photos, progress)[0]
+
+    def coarse_and_spread(self, photos: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Stage 1: (uint8 [N,H,W] coarse sketches, uint8 [N,H,W] candidate spread when the model
+        takes it (model.uncertainty), else None)."""
+        spread = np.zeros(photos.shape[:3], np.float32) if self.cfg.model.uncertainty else None
+        coarse = coarse_sketches(
+            self.bank_photos, self.bank_sketches, photos, self.cfg.stage1, progress=progress, spread=spread
         )
+        return coarse, None if spread is None else to_uint8(spread)
 
     def refine(
-        self, coarse: np.ndarray, photos: np.ndarray, batch: int = 8, progress: bool = False
+        self,
+        coarse: np.ndarray,
+        photos: np.ndarray,
+        batch: int = 8,
+        progress: bool = False,
+        spread: np.ndarray | None = None,
     ) -> np.ndarray:
         """Stage 2 on uint8 [N,H,W] coarse sketches; `photos` (RGB, gray, or `photo_gray`'s output)
-        are used when the model is photo-conditioned, through the same background model as stage 1."""
+        are used when the model is photo-conditioned, through the same background model as stage 1;
+        `spread` (`coarse_and_spread`'s) when it takes stage 1's spread."""
         gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
-        inputs = make_inputs(coarse, gray, input_scale(self.cfg.model))
+        if self.cfg.model.uncertainty and spread is None:
+            raise UserError("this model (model.uncertainty) needs stage 1's spread: use coarse_and_spread")
+        inputs = make_inputs(coarse, gray, input_scale(self.cfg.model), spread if self.cfg.model.uncertainty else None)
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
         )
@@ -130,4 +147,5 @@ class Synthesizer:
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """One aligned photo uint8 [H,W,3] or [H,W] → sketch uint8 [H,W]."""
         gray = self.photo_gray(photo[None])
-        return self.refine(self.coarse(gray), gray)[0]
+        coarse, spread = self.coarse_and_spread(gray)
+        return self.refine(coarse, gray, spread=spread)[0]

@@ -26,7 +26,7 @@ from ide.config import Config, LossConfig, dump_config, to_dict
 from ide.data.dataset import load_data
 from ide.data.folders import validation_index
 from ide.data.io import write_png
-from ide.data.stage2 import PairedCrops, make_inputs, to_target
+from ide.data.stage2 import PairedCrops, coarse_alternatives, make_inputs, stage1_spread, to_target
 from ide.distributed import DistInfo, barrier, init_from_env
 from ide.ema import EMA
 from ide.errors import UserError
@@ -180,11 +180,13 @@ def prepare_data(cfg: Config, info: DistInfo) -> StageTwoData:
     # The photo channel and the checkpoint's bank: gray, through the background model when it is on
     # (as the stage-1 search saw them), so `ide test` sees the bank and photos as training did.
     gray = photos_gray(split.photos, cfg.stage1.background)
-    inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, input_scale(cfg.model))
+    spread = stage1_spread(cfg, split)  # None unless model.uncertainty
+    inputs = make_inputs(coarse, gray if cfg.model.photo_condition else None, input_scale(cfg.model), spread)
     targets = to_target(split.sketches)
     t = cfg.train
+    extra = coarse_alternatives(cfg, split, fit, input_scale(cfg.model))  # all off: {}
     crops = PairedCrops(
-        inputs[fit], targets[fit], input_scale(cfg.model), t.crop, t.hflip, t.vflip, t.transpose
+        inputs[fit], targets[fit], input_scale(cfg.model), t.crop, t.hflip, t.vflip, t.transpose, **extra
     )
     bank = {
         "bank_ids": list(split.ids),

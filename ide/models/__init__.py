@@ -16,8 +16,9 @@ __all__ += ["build_discriminator", "build_generator", "generator_in_channels", "
 
 
 def generator_in_channels(cfg: ModelConfig) -> int:
-    """Input channels of the generator: the sketch's, plus one for the gray photo when conditioned."""
-    return cfg.in_channels + (1 if cfg.photo_condition else 0)
+    """Input channels of the generator: the sketch's, plus one for the gray photo when conditioned,
+    plus one for stage 1's candidate spread (model.uncertainty)."""
+    return cfg.in_channels + (1 if cfg.photo_condition else 0) + (1 if cfg.uncertainty else 0)
 
 
 def build_generator(cfg: ModelConfig) -> MLANet:

@@ -14,6 +14,7 @@ from ide.errors import UserError
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
 from ide.pgm.search import Neighbours, knn_search, min_candidates
+from ide.pgm.spread import blend_spread, candidate_variance
 
 SOLVE_BATCH = 16  # photos per weight solve (~15 MB of candidate patches per photo for CUFS)
 MAX_BLEND = 32.0  # largest stage1.blend (the window's smallest weights stay far above float64's range)
@@ -95,11 +96,13 @@ def synthesize(
     grid: PatchGrid,
     cfg: Stage1Config,
     progress: bool = False,
+    spread: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W].
 
     Each output pixel is the `grid.blend_window`-weighted mean of the sketch patches over it (a
-    convex combination of candidate sketch pixels).
+    convex combination of candidate sketch pixels). `spread`, float [M, H, W] when given, is
+    filled with the candidates' per-pixel spread (ide/pgm/spread.py).
     """
     dev = photos.device
     metric = metric_of(cfg)
@@ -127,6 +130,8 @@ def synthesize(
         z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d], patches in colour order
         patches = torch.empty_like(z).index_copy_(0, order, z).transpose(0, 1)  # [B, P, d], grid order
         out[sl] = grid.blend(patches, cfg.blend).round_().clamp_(0, 255).to(torch.uint8)
+        if spread is not None:
+            spread[sl] = blend_spread(candidate_variance(wts, cand_sketch, z), order, grid, cfg.blend)
     return out
 
 
@@ -137,6 +142,7 @@ def coarse_sketches(
     cfg: Stage1Config,
     exclude: Sequence[int | None] | None = None,
     progress: bool = True,
+    spread: np.ndarray | None = None,
 ) -> np.ndarray:
     """Coarse sketches of photos from a training bank (stage 1).
 
@@ -148,6 +154,8 @@ def coarse_sketches(
         cfg: the stage-1 settings.
         exclude: exclude[m] is a bank index photo m must not use (leave-one-out), or None.
         progress: show progress bars.
+        spread: float32 [M, H, W] when given, filled with the candidates' per-pixel spread
+            (std in gray levels, ide/pgm/spread.py); the sketches are the same either way.
     Returns:
         uint8 [M, H, W] coarse sketches.
     Raises:
@@ -179,4 +187,8 @@ def coarse_sketches(
         batch=cfg.batch,
         progress=progress,
     )
-    return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
+    out_spread = None if spread is None else torch.zeros(spread.shape, dtype=torch.float32, device=dev)
+    out = synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress, out_spread).cpu().numpy()
+    if spread is not None:
+        spread[...] = out_spread.cpu().numpy()
+    return out
