@@ -18,9 +18,9 @@ from tqdm import tqdm
 from ide.checkpoint import load_checkpoint
 from ide.config import Config, apply_overrides, from_dict
 from ide.data.stage2 import make_inputs
+from ide.errors import UserError
 from ide.models import build_generator, input_scale
 from ide.pgm.background import photos_gray
-from ide.errors import UserError
 from ide.pgm.spread import to_uint8
 from ide.pgm.synthesis import coarse_sketches
 from ide.precision import autocast, resolve_device, to_layout
@@ -116,7 +116,9 @@ class Synthesizer:
         """uint8 [N,H,W,3] or [N,H,W] aligned photos → uint8 [N,H,W] stage-1 coarse sketches."""
         return self.coarse_and_spread(photos, progress)[0]
 
-    def coarse_and_spread(self, photos: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def coarse_and_spread(
+        self, photos: np.ndarray, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Stage 1: (uint8 [N,H,W] coarse sketches, uint8 [N,H,W] candidate spread when the model
         takes it (model.uncertainty), else None)."""
         spread = np.zeros(photos.shape[:3], np.float32) if self.cfg.model.uncertainty else None
@@ -139,7 +141,9 @@ class Synthesizer:
         gray = self.photo_gray(photos) if self.cfg.model.photo_condition else None
         if self.cfg.model.uncertainty and spread is None:
             raise UserError("this model (model.uncertainty) needs stage 1's spread: use coarse_and_spread")
-        inputs = make_inputs(coarse, gray, input_scale(self.cfg.model), spread if self.cfg.model.uncertainty else None)
+        inputs = make_inputs(
+            coarse, gray, input_scale(self.cfg.model), spread if self.cfg.model.uncertainty else None
+        )
         return refine(
             self.g, inputs, coarse.shape[1:3], self.device, self.cfg.train.precision, batch, progress
         )

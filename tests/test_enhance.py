@@ -12,7 +12,7 @@ from ide.data.folders import PairedSplit
 from ide.data.stage2 import PairedCrops, make_inputs
 from ide.errors import UserError
 from ide.models import build_generator, generator_in_channels
-from ide.pgm.spread import blend_spread, candidate_variance, cached_spread
+from ide.pgm.spread import blend_spread, cached_spread, candidate_variance
 from ide.pgm.synthesis import coarse_sketches
 from ide.pgm.variants import cached_variants, variant_bank, variant_settings
 
@@ -26,7 +26,9 @@ def _crops(n=4, **kw) -> PairedCrops:
 
 def test_crops_without_options_draw_as_before():
     a = _crops().sample(6, torch.Generator().manual_seed(3))
-    b = _crops(degraded=torch.ones(2, 4, 1, 16, 16), degraded_ratio=0.0).sample(6, torch.Generator().manual_seed(3))
+    b = _crops(degraded=torch.ones(2, 4, 1, 16, 16), degraded_ratio=0.0).sample(
+        6, torch.Generator().manual_seed(3)
+    )
     for x, y in zip(a, b):
         torch.testing.assert_close(x, y)
 
@@ -67,7 +69,9 @@ def test_degrade_keeps_the_face_and_is_reproducible():
 
 
 def test_variant_banks_and_settings():
-    split = PairedSplit(tuple(f"A_{i}" for i in range(10)), np.zeros((10, 4, 4, 3), np.uint8), np.zeros((10, 4, 4), np.uint8))
+    split = PairedSplit(
+        tuple(f"A_{i}" for i in range(10)), np.zeros((10, 4, 4, 3), np.uint8), np.zeros((10, 4, 4), np.uint8)
+    )
     a, b = variant_bank(split, 0.7, 0), variant_bank(split, 0.7, 1)
     assert len(a) == 7 and list(a.ids) == sorted(a.ids)
     assert a.ids == variant_bank(split, 0.7, 0).ids and a.ids != b.ids
@@ -118,7 +122,9 @@ def test_spread_leaves_the_sketch_unchanged_and_marks_disagreement(tmp_path):
     cfg = Stage1Config(patch=6, step=3, search=2, k=4, device="cpu")
     plain = coarse_sketches(bank, sketches, bank[:2], cfg, exclude=[0, 1], progress=False)
     spread = np.zeros((2, h, w), np.float32)
-    with_spread = coarse_sketches(bank, sketches, bank[:2], cfg, exclude=[0, 1], progress=False, spread=spread)
+    with_spread = coarse_sketches(
+        bank, sketches, bank[:2], cfg, exclude=[0, 1], progress=False, spread=spread
+    )
     np.testing.assert_array_equal(plain, with_spread)
     assert spread[:, :, :9].max() < 1e-3  # patches there see only 128s
     assert spread[:, :, 15:].mean() > 10

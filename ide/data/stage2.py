@@ -86,7 +86,9 @@ class PairedCrops:
             )
         for name, alt in (("variants", self.variants), ("degraded", self.degraded)):
             if alt is not None and (alt.ndim != 5 or alt.shape[1:] != (self.inputs.shape[0], 1, h, w)):
-                raise ValueError(f"{name} must be [V, {self.inputs.shape[0]}, 1, {h}, {w}], got {tuple(alt.shape)}")
+                raise ValueError(
+                    f"{name} must be [V, {self.inputs.shape[0]}, 1, {h}, {w}], got {tuple(alt.shape)}"
+                )
 
     def _coarse_source(self, batch: int, generator: torch.Generator) -> list[tuple[torch.Tensor, int] | None]:
         """Per crop: (alternative set [V, N, 1, h, w], index in it) for channel 0, or None (the inputs').
