@@ -53,11 +53,12 @@ def test_degraded_share_follows_the_ratio():
         _crops(degraded=torch.ones(3, 5, 1, 16, 16), degraded_ratio=0.3)
 
 
-def test_degrade_keeps_the_face_and_is_reproducible():
+@pytest.mark.parametrize("pool", [None, 3])
+def test_degrade_keeps_the_face_and_is_reproducible(pool):
     rng = np.random.default_rng(0)
     sketches = rng.integers(0, 256, (6, 40, 30), dtype=np.uint8)
-    a = degrade_sketches(sketches, 2, seed=5)
-    b = degrade_sketches(sketches, 2, seed=5)
+    a = degrade_sketches(sketches, 2, seed=5, pool=pool)
+    b = degrade_sketches(sketches, 2, seed=5, pool=pool)
     assert a.shape == (2, 6, 40, 30) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a[0], a[1])

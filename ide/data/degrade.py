@@ -6,8 +6,8 @@ blocks; where the photo patches mislead the search, a patch comes from the wrong
 degradation here copies that structure with the target's own patch among the candidates:
 
 * each patch of the 10x10 / step-5 grid becomes w·own + (1 - w)·(mean of `others` other faces'
-  patches at the same position), w uniform in [w_min, w_max] per patch; the others are drawn
-  from the `pool` sketch patches nearest to its own there (stage 1's candidates look alike too);
+  patches at the same position), w uniform in [w_min, w_max] per patch; the others are any faces
+  (`pool` None) or drawn from the `pool` sketch patches nearest to its own there;
 * with probability `swap` a patch is replaced by one of those (w = 0, one face);
 * the patches are averaged over their overlaps (stage 1's blend 0), then the image is blurred
   with a Gaussian of σ uniform in [0, sigma_max] (the MWF's smoothing of the overlaps).
@@ -31,16 +31,19 @@ def degrade_sketches(
     patch: int = 10,
     step: int = 5,
     others: int = 4,
-    pool: int = 12,
-    w_min: float = 0.1,
-    w_max: float = 0.6,
-    swap: float = 0.15,
+    pool: int | None = None,
+    w_min: float = 0.15,
+    w_max: float = 0.55,
+    swap: float = 0.1,
     sigma_max: float = 1.0,
 ) -> np.ndarray:
     """`copies` degraded versions of every sketch. uint8 [N, H, W] → uint8 [copies, N, H, W].
 
     Mixed-in patches come from the other N-1 sketches of the same array, at the same grid
-    position; all randomness comes from `seed`, so the result is reproducible.
+    position; all randomness comes from `seed`, so the result is reproducible. The defaults put
+    the degraded sketches of the CUFS validation faces near their stage-1 sketches (FSIM 0.76
+    against 0.73, PSNR 17.0 against 17.3, mean |Laplacian| 9.7 against 8.3; docs/enhancement.md);
+    nearest-patch pools (`pool` 12-80) keep far more of the face (FSIM 0.80-0.85).
     """
     n, h, w = sketches.shape
     if n < 2:
@@ -50,14 +53,18 @@ def degrade_sketches(
     rng = np.random.default_rng(seed)
     patches = grid.extract(torch.from_numpy(sketches).float())  # [N, P, d]
     pos = torch.arange(grid.count)
-    near = _nearest(patches, min(pool, n - 1))  # [N, P, pool] face indices
+    near = None if pool is None else _nearest(patches, min(pool, n - 1))  # [N, P, pool] face indices
     out = np.empty((copies, n, h, w), np.uint8)
     for c in range(copies):
         for lo in range(0, n, CHUNK):
             me = torch.arange(lo, min(lo + CHUNK, n))
             b = len(me)
-            slot = torch.randint(near.shape[-1], (b, grid.count, others), generator=gen)
-            pick = near[me].gather(2, slot)  # [b, P, others]
+            if near is None:  # uniform over the N-1 faces that are not the face itself
+                pick = torch.randint(n - 1, (b, grid.count, others), generator=gen)
+                pick = pick + (pick >= me[:, None, None]).long()
+            else:
+                slot = torch.randint(near.shape[-1], (b, grid.count, others), generator=gen)
+                pick = near[me].gather(2, slot)  # [b, P, others]
             mixed = patches[pick, pos[None, :, None]].mean(2)  # [b, P, d]
             wt = w_min + (w_max - w_min) * torch.rand(b, grid.count, 1, generator=gen)
             swapped = torch.rand(b, grid.count, generator=gen) < swap
