@@ -143,3 +143,36 @@ def test_uncertainty_adds_an_input_channel():
     assert x.shape == (2, 3, 16, 16)
     assert torch.allclose(x[:, 2], torch.tensor(40 / 255))
     assert build_generator(cfg)(x).shape == (2, 1, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["model.uncertainty=true", "model.photo_condition=true"],
+        ["data.coarse_variants=1", "train.degraded=0.5"],
+    ],
+    ids=["uncertainty", "variants+degraded"],
+)
+def test_options_train_and_synthesize_end_to_end(tmp_path, extra):
+    from test_inference import _ide_test, _tiny_train
+
+    from ide.data.synthetic import write_dataset
+
+    root = tmp_path / "data"
+    write_dataset(root, 8, 2, seed=0)
+    ckpt = _tiny_train(tmp_path, root, *extra)
+    assert _ide_test(ckpt, tmp_path / "out", tmp_path / "coarse", "--set", f"data.root={root}") == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3  # 2 sketches + grid
+
+
+def test_uncertainty_does_not_combine_with_the_data_options(tmp_path):
+    from test_inference import _tiny_train
+
+    from ide.data.synthetic import write_dataset
+
+    root = tmp_path / "data"
+    write_dataset(root, 8, 2, seed=0)
+    with pytest.raises(UserError, match="model.uncertainty"):
+        _tiny_train(tmp_path, root, "model.uncertainty=true", "train.degraded=0.3")
+    with pytest.raises(UserError, match="train.degraded"):
+        _tiny_train(tmp_path, root, "train.degraded=1.5")
