@@ -107,6 +107,7 @@ class PerceptualConfig:
 class LossConfig:
     pixel: float = 0.01
     gan: float = 0.005  # 0: no discriminator
+    texture: float = 0.0  # Gram matrices of fixed random filters (ide/texture.py); 0: off
     perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
 
 

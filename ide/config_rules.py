@@ -91,6 +91,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "train.ema": (lambda v: 0 <= v < 1, "in [0, 1) (0: off, e.g. 0.999)"),
     "loss.pixel": (lambda v: v >= 0, ">= 0 (0: off)"),
     "loss.gan": (lambda v: v >= 0, ">= 0 (0: off)"),
+    "loss.texture": (lambda v: v >= 0, ">= 0 (0: off)"),
     "loss.perceptual.weight": (lambda v: v >= 0, ">= 0 (0: off)"),
     "eval.every": (lambda v: v >= 1, ">= 1"),
     "eval.grid": (lambda v: v >= 1, ">= 1"),

@@ -46,10 +46,12 @@ def generator_losses(
     w: LossConfig,
     perceptual: nn.Module | None = None,
     d: nn.Module | None = None,
+    texture: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """The generator's terms and their weighted sum "g_total" (w.pixel·g_pix + w.perceptual.weight·g_perc
-    + w.gan·g_gan). fake, real: [B, 1, c, c] in [0, 1]. `perceptual` None drops g_perc, `d` None
-    drops g_gan; `d` must be frozen (requires_grad False) so that only the generator gets gradients."""
+    + w.gan·g_gan + w.texture·g_tex). fake, real: [B, 1, c, c] in [0, 1]. `perceptual` None drops
+    g_perc, `d` None drops g_gan, `texture` None drops g_tex; `d` must be frozen (requires_grad False)
+    so that only the generator gets gradients."""
     losses = {"g_pix": pixel_loss(fake.float(), real)}
     total = w.pixel * losses["g_pix"]
     if perceptual is not None:
@@ -58,6 +60,9 @@ def generator_losses(
     if d is not None:
         losses["g_gan"] = gan_loss(d(fake), True)
         total = total + w.gan * losses["g_gan"]
+    if texture is not None:
+        losses["g_tex"] = texture(fake, real)
+        total = total + w.texture * losses["g_tex"]
     losses["g_total"] = total
     return losses
 

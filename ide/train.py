@@ -79,7 +79,7 @@ def train_step(
     nets.opt_g.zero_grad(set_to_none=True)
     with amp():
         # the unwrapped discriminator: its parameters are frozen, only the generator gets gradients
-        losses.update(generator_losses(fake, y, w, nets.perceptual, unwrap(nets.d)))
+        losses.update(generator_losses(fake, y, w, nets.perceptual, unwrap(nets.d), nets.texture))
     check_finite(losses)
     scaler.scale(losses["g_total"]).backward()
     scaler.step(nets.opt_g)

@@ -24,6 +24,7 @@ from ide.ema import EMA
 from ide.errors import UserError
 from ide.losses import PerceptualLoss
 from ide.models import build_discriminator, build_generator
+from ide.texture import RandomTextureLoss
 
 # Config keys that may differ on --resume (and then take effect); any other difference is refused.
 RESUME_FREE = {
@@ -44,13 +45,15 @@ RESUME_FREE = {
 @dataclass
 class Nets:
     """What one training step updates: the generator and its optimiser, and, when the GAN loss is
-    on, the discriminator and its optimiser; `perceptual` is the frozen VGG19 loss (or None)."""
+    on, the discriminator and its optimiser; `perceptual` is the frozen VGG19 loss and `texture` the
+    random-filter texture loss (each None when off)."""
 
     g: nn.Module
     opt_g: torch.optim.Optimizer
     d: nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     perceptual: PerceptualLoss | None = None
+    texture: RandomTextureLoss | None = None
 
 
 def unwrap(m: nn.Module | None) -> nn.Module | None:
@@ -131,7 +134,10 @@ def build(cfg: Config, device: torch.device) -> tuple[Nets, Schedule]:
         for m in (g, d, perceptual):
             if m is not None:
                 m.to(memory_format=torch.channels_last)
-    nets = Nets(g, torch.optim.Adam(g.parameters(), lr=t.lr, betas=t.betas), perceptual=perceptual)
+    texture = RandomTextureLoss().to(device) if cfg.loss.texture > 0 else None
+    nets = Nets(
+        g, torch.optim.Adam(g.parameters(), lr=t.lr, betas=t.betas), perceptual=perceptual, texture=texture
+    )
     if d is not None:
         nets.d, nets.opt_d = d, torch.optim.Adam(d.parameters(), lr=t.lr, betas=t.betas)
 

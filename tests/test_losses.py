@@ -14,6 +14,7 @@ from ide.errors import UserError
 from ide.losses import (
     PerceptualLoss,
     gan_loss,
+    generator_losses,
     pixel_loss,
     vgg19_features,
     vgg19_layer_names,
@@ -124,3 +125,34 @@ def test_bad_weight_paths_name_the_key(no_network, tmp_path: Path):
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, partial)
     with pytest.raises(UserError, match="not a VGG19 state dict"):
         PerceptualLoss(weights=str(partial), layer="conv1_1")
+
+
+def test_random_texture_loss_prefers_texture_to_blur():
+    """Zero on identical crops; a blurred crop is farther from the original's stroke statistics than a
+    shifted copy of the same strokes, though its pixels are closer; gradients reach the prediction."""
+    from ide.texture import RandomTextureLoss
+
+    g = torch.Generator().manual_seed(0)
+    strokes = (torch.rand(2, 1, 48, 48, generator=g) > 0.85).float()  # sparse dark/bright strokes
+    blurred = torch.nn.functional.avg_pool2d(strokes, 5, 1, 2)
+    shifted = torch.roll(strokes, (7, 5), (2, 3))
+    loss = RandomTextureLoss()
+    assert float(loss(strokes, strokes)) == 0.0
+    assert float(loss(blurred, strokes)) > 3 * float(loss(shifted, strokes))
+    assert float(pixel_loss(blurred, strokes)) < float(pixel_loss(shifted, strokes))
+    pred = blurred.clone().requires_grad_(True)
+    loss(pred, strokes).backward()
+    assert pred.grad is not None and float(pred.grad.abs().sum()) > 0
+    assert RandomTextureLoss().w3.equal(loss.w3)  # fixed filters: the same loss in every run
+
+
+def test_texture_term_in_generator_losses():
+    from ide.config import LossConfig, PerceptualConfig
+    from ide.texture import RandomTextureLoss
+
+    fake, real = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    w = LossConfig(pixel=1.0, gan=0.0, texture=10.0, perceptual=PerceptualConfig(weights="none"))
+    off = generator_losses(fake, real, w)
+    on = generator_losses(fake, real, w, texture=RandomTextureLoss())
+    assert "g_tex" not in off and on["g_tex"] > 0
+    assert torch.isclose(on["g_total"], off["g_total"] + 10.0 * on["g_tex"])
