@@ -20,11 +20,15 @@ are not its eyes. The criterion reads only the photo, not the aligner; it lists 
 
 The test photos are the benchmark. `--calibrate` instead runs on the training photos (another seed)
 and prints the eye-offset constants of `ide/data/align.py` (CALIBRATION): the test photos never tune.
+`--split train` runs the same report on the training photos (another seed again), and with
+`--reference` refines each against the mean of the other training photos (leave one out): the
+refinement's settings are chosen there.
 
     OMP_NUM_THREADS=1 python bench/align.py --limit 40     # a spread subset
     OMP_NUM_THREADS=1 python bench/align.py                # all 338 test photos
     OMP_NUM_THREADS=1 python bench/align.py --reference    # + refinement against the training mean face
     OMP_NUM_THREADS=1 python bench/align.py --calibrate    # training photos → CALIBRATION
+    OMP_NUM_THREADS=1 python bench/align.py --split train --reference --poses 3  # tuning the refinement
     # the full run in 3 processes, then one report:
     for k in 0 1 2; do python bench/align.py --shard $k/3 --save /tmp/align_$k.json & done; wait
     python bench/align.py --merge /tmp/align_0.json /tmp/align_1.json /tmp/align_2.json
@@ -36,6 +40,7 @@ import argparse
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -101,13 +106,14 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def trial(rgb: np.ndarray, pose, reference: eye_refine.Reference | None = None) -> tuple:
-    """Eye errors (px, 200x250 frame) of one placed photo: (Haar, refined against `reference`, or
-    None without one); (None, None) when no face was found."""
+    """Eye errors (px, 200x250 frame) of one placed photo: (Haar, refined against `reference` with the
+    move guard only, refined with the correlation guard; the last two None without a reference);
+    (None, None, None) when no face was found."""
     canvas, to_canvas = place(rgb, pose)
     try:
         left, right = align.detect_eyes(canvas)
     except align.AlignError:
-        return None, None
+        return None, None, None
     truth = apply(to_canvas, np.reshape(CUFS_EYES, (2, 2)))
 
     def error(left, right) -> float:
@@ -115,9 +121,35 @@ def trial(rgb: np.ndarray, pose, reference: eye_refine.Reference | None = None) 
         return float(np.hypot(*(landed - np.reshape(CUFS_EYES, (2, 2))).T).max())
 
     if reference is None:
-        return error(left, right), None
+        return error(left, right), None, None
     gray = cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)
-    return error(left, right), error(*eye_refine.refine_eyes(gray, left, right, reference)[:2])
+    refined = error(*eye_refine.refine_eyes(gray, left, right, reference)[:2])
+    with move_guard_only():
+        return error(left, right), error(*eye_refine.refine_eyes(gray, left, right, reference)[:2]), refined
+
+
+@contextmanager
+def move_guard_only():
+    """The refinement's earlier guard, for comparison: any correlation, moves up to REFINE_MAX_MOVE."""
+    saved = eye_refine.REFINE_MIN_CC, eye_refine.REFINE_SURE_CC
+    eye_refine.REFINE_MIN_CC, eye_refine.REFINE_SURE_CC = -np.inf, np.inf
+    try:
+        yield
+    finally:
+        eye_refine.REFINE_MIN_CC, eye_refine.REFINE_SURE_CC = saved
+
+
+class LeaveOneOut:
+    """References for the training photos: for each, the mean of all the others (never itself)."""
+
+    def __init__(self, files: list[Path]):
+        self.names = [p.name for p in files]
+        self.grays = np.stack([read_image(p, "L").astype(np.float64) for p in files])
+        self.total = self.grays.sum(0)
+
+    def without(self, path: Path) -> eye_refine.Reference:
+        mean = (self.total - self.grays[self.names.index(path.name)]) / (len(self.names) - 1)
+        return eye_refine.Reference(mean.astype(np.float32), tuple(map(float, CUFS_EYES)))
 
 
 def summary(errors: list[float | None]) -> dict:
@@ -128,6 +160,7 @@ def summary(errors: list[float | None]) -> dict:
         "median_px": round(float(np.median(found)), 2) if found else None,
         "p90_px": round(float(np.percentile(found, 90)), 2) if found else None,
         "worst_px": round(float(np.max(found)), 2) if found else None,
+        "over_4px": sum(e > 4 for e in found),
     }
 
 
@@ -177,6 +210,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true", help="training photos: print align.CALIBRATION")
     ap.add_argument(
+        "--split", choices=("test", "train"), default="test", help="train: leave-one-out reference, tuning"
+    )
+    ap.add_argument(
         "--reference", action="store_true", help="also refine against the mean of the CUFS training photos"
     )
     ap.add_argument("--shard", default="0/1", help="K/N: only every N-th photo from the K-th (0-based)")
@@ -191,9 +227,13 @@ def main() -> None:
         rows = [r for f in args.merge for r in json.loads(Path(f).read_text())["rows"]]
         report(rows, sum(json.loads(Path(f).read_text())["cpu_seconds"] for f in args.merge))
         return
-    files = photo_files(Path(args.data), "test", args.limit)
-    reference = None
-    if args.reference:
+    files = photo_files(Path(args.data), args.split, args.limit)
+    seed = args.seed + (2000 if args.split == "train" else 0)
+    reference = loo = None
+    if args.reference and args.split == "train":
+        loo = LeaveOneOut(photo_files(Path(args.data), "train", None))
+        print(f"reference: for each photo the mean of the other {len(loo.names) - 1} CUFS training photos")
+    elif args.reference:
         train = photo_files(Path(args.data), "train", None)
         reference = eye_refine.load_reference(train[0].parent, CUFS_EYES)
         print(f"reference: mean of the {len(train)} CUFS training photos")
@@ -202,13 +242,14 @@ def main() -> None:
     start = time.process_time()
     for path in files[k::n]:
         rgb = read_image(path, "RGB")
-        rng = np.random.default_rng([args.seed, _index(path)])
+        rng = np.random.default_rng([seed, _index(path)])
         padded = off_layout(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         for _ in range(args.poses):
             pose = random_pose(rng)
-            error, refined = trial(rgb, pose, reference)
+            error, moved, refined = trial(rgb, pose, loo.without(path) if loo else reference)
             rows.append(
-                {"photo": path.stem, "pose": pose, "error": error, "refined": refined, "off_layout": padded}
+                {"photo": path.stem, "pose": pose, "off_layout": padded}
+                | {"error": error, "refined_move_guard": moved, "refined": refined}
             )
     cpu = time.process_time() - start
     if args.save:
@@ -219,9 +260,14 @@ def main() -> None:
 def report(rows: list[dict], cpu: float) -> None:
     """Prints the tables (Haar eyes; refined, when the rows have it) and a JSON line each."""
     apart = sorted({r["photo"] for r in rows if r.get("off_layout")})
-    keys = ["error"] + (["refined"] if any(r.get("refined") is not None for r in rows) else [])
+    titles = {
+        "error": "Haar eyes",
+        "refined_move_guard": "refined, guard: moves up to 4 px",
+        "refined": "refined, guard: correlation and moves up to 4 px (10 px when the fit is sure)",
+    }
+    keys = [k for k in titles if any(r.get(k) is not None for r in rows)]
     for key in keys:
-        print(f"\n== {'Haar eyes' if key == 'error' else 'refined against the training mean face'}")
+        print(f"\n== {titles[key]}")
         table(rows, cpu, key)
         if apart:
             print(f"-- without the photos not at the layout ({', '.join(apart)}):")
@@ -241,7 +287,7 @@ def table(rows: list[dict], cpu: float, key: str) -> None:
     result["buckets"] |= {
         s: summary([e for e, t in zip(errors, subsets) if t == s]) for s in sorted(set(subsets))
     }
-    print(f"{'':12} {'n':>4} {'found%':>7} {'median':>7} {'p90':>6} {'worst':>6}")
+    print(f"{'':12} {'n':>4} {'found%':>7} {'median':>7} {'p90':>6} {'worst':>6} {'>4px':>5}")
     for name, row in [("all", summary(errors))] + list(result["buckets"].items()):
         print(
             f"{name:12} {row['n']:4d} {row['found_pct']:7.1f} "
@@ -249,6 +295,7 @@ def table(rows: list[dict], cpu: float, key: str) -> None:
                 f"{row[k]:6.2f}" if row[k] is not None else "     -"
                 for k in ("median_px", "p90_px", "worst_px")
             )
+            + f" {row['over_4px']:5d}"
         )
     print(json.dumps(result))
 

@@ -220,11 +220,46 @@ def test_refinement_recovers_a_known_similarity(synthetic_reference, angle, scal
     assert error(start) > 2 and error((left, right)) < 1.0, (error(start), error((left, right)))
 
 
+def _eye_error(pair, truth) -> float:
+    """The larger eye error of the alignment from `pair` (eyes of a photo whose true eyes are
+    `truth`), in 200x250 px."""
+    landed = _apply(eye_transform(*pair), truth)
+    return float(np.hypot(*(landed - np.array([LEFT_EYE, RIGHT_EYE])).T).max())
+
+
+@pytest.mark.parametrize("angle, scale", [(10.0, 1.1), (-15.0, 0.9)])
+def test_sure_fit_corrects_a_start_6_px_off(synthetic_reference, angle, scale):
+    """Eyes given about 6 px off (200x250 px): farther than REFINE_MAX_MOVE,
+    but the fit's correlation is at least REFINE_SURE_CC, so the larger move is taken."""
+    photo, eyes = _synthetic_face(0)
+    canvas, m = _place(photo, angle, scale)
+    truth = _apply(m, eyes)
+    start = truth + np.array([[5.0, 3.0], [5.0, 3.0]]) * np.hypot(*(truth[1] - truth[0])) / 52
+    assert _eye_error(start, truth) > 5.5
+    with pytest.MonkeyPatch.context() as mp:  # the move guard alone refuses this correction
+        mp.setattr(eye_refine, "REFINE_SURE_CC", 2.0)
+        assert not eye_refine.refine_eyes(canvas[..., 0], start[0], start[1], synthetic_reference)[2]
+    left, right, refined = eye_refine.refine_eyes(canvas[..., 0], start[0], start[1], synthetic_reference)
+    assert refined and _eye_error((left, right), truth) < 1.0, _eye_error((left, right), truth)
+
+
 def test_refinement_that_moves_too_far_keeps_the_given_eyes(synthetic_reference):
-    """A start 12 px off: whatever the fit finds is more than REFINE_MAX_MOVE away, the start stays."""
+    """A start 12 px off: whatever the fit finds is more than REFINE_SURE_MOVE away, the start stays."""
     photo, eyes = _synthetic_face(0)
     start = eyes + [[0.0, 12.0], [0.0, 12.0]]
     left, right, refined = eye_refine.refine_eyes(photo[..., 0], start[0], start[1], synthetic_reference)
+    assert not refined
+    np.testing.assert_array_equal([left, right], start)
+
+
+def test_poorly_correlated_fit_keeps_the_given_eyes(synthetic_reference):
+    """Noise where the eyes are: the fit moves a little but correlates below REFINE_MIN_CC with the
+    mean face's eye windows, so it is refused even within REFINE_MAX_MOVE."""
+    photo, eyes = _synthetic_face(0)
+    noisy = photo[..., 0].copy()
+    noisy[95:155] = np.random.default_rng(0).integers(0, 256, (60, noisy.shape[1]), np.uint8)
+    start = eyes + [[1.0, 1.0], [-1.0, 1.0]]
+    left, right, refined = eye_refine.refine_eyes(noisy, start[0], start[1], synthetic_reference)
     assert not refined
     np.testing.assert_array_equal([left, right], start)
 

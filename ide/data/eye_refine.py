@@ -22,12 +22,17 @@ from ide.errors import UserError
 
 # refinement against a reference face (`refine_eyes`): each eye window of the mean face is half
 # REFINE_WINDOW (in eye distances) wide and high about the eye; the photo is matched at REFINE_ZOOM
-# times the reference's size; a refined eye that moves more than REFINE_MAX_MOVE eye distances from
-# the Haar eye (4 px of the CUFS layout's 52) is taken for a failure and the Haar eyes are kept.
+# times the reference's size. The guard reads the fit's ECC correlation coefficient cc (-1..1, over
+# the two windows): a fit with cc below REFINE_MIN_CC is a failure; a refined eye may move up to
+# REFINE_MAX_MOVE eye distances from the Haar eye (4 px of the CUFS layout's 52), or up to
+# REFINE_SURE_MOVE (10 px) when cc is at least REFINE_SURE_CC; otherwise the Haar eyes are kept.
 # Chosen on the CUFS training photos (each against the mean of the others), never the test photos.
 REFINE_WINDOW = (0.35, 0.2)
 REFINE_ZOOM = 2.0
 REFINE_MAX_MOVE = 4.0 / 52.0
+REFINE_SURE_MOVE = 10.0 / 52.0
+REFINE_MIN_CC = 0.5
+REFINE_SURE_CC = 0.7
 REFINE_PAD = 20  # px of the zoomed upright copy around the reference frame: room for the fit to move
 
 
@@ -106,8 +111,12 @@ def refine_eyes(gray: np.ndarray, left, right, reference: Reference) -> tuple[np
     The photo is warped so that the given eyes land on the reference's (REFINE_ZOOM times larger);
     `cv2.findTransformECCWithMask` fits an affine map of the eye band (only the two eye windows
     count) and the reference's eye centres carried through it give the new eyes, so the alignment
-    from them is the similarity through those two points. When ECC fails or an eye moves more than
-    REFINE_MAX_MOVE eye distances, the given eyes come back. Returns (left, right, refined).
+    from them is the similarity through those two points. The given eyes come back when ECC fails,
+    when its correlation is below REFINE_MIN_CC, or when an eye moves more than REFINE_MAX_MOVE eye
+    distances (REFINE_SURE_MOVE when the correlation is at least REFINE_SURE_CC).
+
+    `gray` uint8/float [H, W]; `left`, `right` (x, y) pixel centres in it. Returns (left, right,
+    refined): float64 [2] each, and whether the fit was taken.
     """
     template, mask, (x0, y0), centres = reference._fit
     height, width = reference.image.shape
@@ -127,7 +136,7 @@ def refine_eyes(gray: np.ndarray, left, right, reference: Reference) -> tuple[np
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-5)
     given = np.asarray(left, np.float64), np.asarray(right, np.float64)
     try:
-        _, warp = cv2.findTransformECCWithMask(
+        cc, warp = cv2.findTransformECCWithMask(
             template,
             upright,
             mask,
@@ -141,7 +150,8 @@ def refine_eyes(gray: np.ndarray, left, right, reference: Reference) -> tuple[np
         return *given, False
     fitted = [warp.astype(np.float64) @ (cx - x0, cy - y0, 1.0) for cx, cy in centres]
     moved = max(np.hypot(*(f - t)) for f, t in zip(fitted, (target[:2], target[2:])))
-    if not np.isfinite(moved) or moved > REFINE_MAX_MOVE * (target[2] - target[0]):
+    limit = REFINE_SURE_MOVE if cc >= REFINE_SURE_CC else REFINE_MAX_MOVE
+    if cc < REFINE_MIN_CC or not np.isfinite(moved) or moved > limit * (target[2] - target[0]):
         return *given, False
     back = cv2.invertAffineTransform(matrix)
     return apply(back, fitted[0]), apply(back, fitted[1]), True
