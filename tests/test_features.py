@@ -14,7 +14,7 @@ from ide.pgm.cache import cache_key
 from ide.pgm.features import FEATURES, build_features, check_features
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.search import knn_search
-from ide.pgm.synthesis import coarse_sketches
+from ide.pgm.synthesis import Stage1, coarse_sketches
 
 
 def _faces(seed: int, n: int = 6, h: int = 56, w: int = 32) -> np.ndarray:
@@ -84,6 +84,9 @@ def test_coarse_sketches_with_features_and_cache_key():
     b = coarse_sketches(bank, sketches, photos, multi, progress=False)
     np.testing.assert_array_equal(a, b)  # deterministic
     assert not np.array_equal(a, coarse_sketches(bank, sketches, photos, cfg, progress=False))
+    stage1 = Stage1(bank, sketches, multi)  # the bank's maps made once, the queries' per call
+    one_by_one = np.concatenate([stage1(photos[i : i + 1]) for i in range(len(photos))])
+    np.testing.assert_array_equal(a, one_by_one)
     with pytest.raises(UserError, match="stage1.features"):
         coarse_sketches(bank, sketches, photos, dataclasses.replace(cfg, features=("lbp",)), progress=False)
 
