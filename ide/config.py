@@ -49,6 +49,10 @@ class Stage1Config:
     # 0 averages the overlaps (the paper's) and large powers keep, per pixel, the patch whose
     # centre is nearest (8: practically no averaging); ide/pgm/grid.py, docs/stage1.md
     blend: float = 0.0
+    # representations of a photo patch compared by the search and the MWF photo term:
+    # intensity (always), dog1, dog2, gradient (ide/pgm/features.py, docs/stage1.md)
+    features: tuple[str, ...] = ("intensity",)
+    feature_weights: tuple[float, ...] = ()  # one per feature (intensity's is 1), empty: all 1
     device: str = "auto"  # auto | cpu | cuda
     batch: int = 64  # query photos per matrix product of the search
 

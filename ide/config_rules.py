@@ -7,6 +7,7 @@ would be valid. The code downstream trusts a loaded config and does not check ag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,8 @@ def drop_retired(values: dict) -> dict:
 NORMS = ("none", "mean", "meanstd")  # stage1.norm: ide.pgm.grid.PatchMetric
 DISCRIMINATORS = ("vgg128", "patch")  # model.discriminator: ide.models.build_discriminator
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # train.precision: ide.precision
+# stage1.features: representation → its channels (ide.pgm.features); intensity is the reference
+FEATURES = {"intensity": 0, "dog1": 1, "dog2": 1, "gradient": 2}
 MAX_BLEND = 32.0  # largest stage1.blend (the window's smallest weights stay far above float64's range)
 
 # key → (test, what the key must be). Integers and floats are already type-checked by the loader.
@@ -137,6 +140,35 @@ def _cross_rules(cfg: Config) -> list[str]:
     return broken
 
 
+def check_features(features: tuple[str, ...], weights: tuple[float, ...]) -> None:
+    """stage1.features and stage1.feature_weights: UserError (one line naming the key) on an
+    unknown, repeated or missing representation or on weights that do not match."""
+    for name in features:
+        if name not in FEATURES:
+            raise UserError(
+                f"config key 'stage1.features' has unknown representation {name!r}; "
+                f"choose from: {', '.join(FEATURES)}"
+            )
+    if "intensity" not in features or len(set(features)) != len(features):
+        raise UserError(
+            f"config key 'stage1.features' is {list(features)}; list each representation once, "
+            "intensity included (e.g. [intensity, dog1, gradient])"
+        )
+    if weights and len(weights) != len(features):
+        raise UserError(
+            f"config key 'stage1.feature_weights' has {len(weights)} entries for {len(features)} "
+            "stage1.features; give one weight per representation, or none (all 1)"
+        )
+    for name, wt in zip(features, weights):
+        if name == "intensity" and wt != 1.0:
+            raise UserError(
+                "config key 'stage1.feature_weights': the intensity is the reference, its weight "
+                f"must be 1 (got {wt}); scale the other representations instead"
+            )
+        if not (wt >= 0.0 and math.isfinite(wt)):
+            raise UserError(f"config key 'stage1.feature_weights' has {wt} for {name}; weights must be >= 0")
+
+
 def _check_devices(cfg: Config) -> None:
     """Device names other than auto/cpu, and fp16, need torch to answer (is CUDA there?)."""
     named = [(cfg.stage1.device, "stage1.device"), (cfg.train.device, "train.device")]
@@ -157,6 +189,7 @@ def check_config(cfg: Config, training: bool = False) -> None:
         if get(cfg, key) not in valid:
             shown = ", ".join(valid) if len(valid) < 8 else f"{valid[0]} ... {valid[-1]}"
             raise UserError(f"config key '{key}' is {get(cfg, key)!r}; choose one of: {shown}")
+    check_features(cfg.stage1.features, cfg.stage1.feature_weights)
     broken = _cross_rules(cfg)
     if broken:
         raise UserError(f"config: {broken[0]}")

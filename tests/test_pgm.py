@@ -15,6 +15,7 @@ from ide.data.folders import PairedSplit, load_split
 from ide.data.io import to_gray, write_png
 from ide.errors import UserError
 from ide.pgm.cache import cached_coarse
+from ide.pgm.features import PatchFeatures, build_features
 from ide.pgm.grid import PatchGrid, PatchMetric, blend_window
 from ide.pgm.mwf import objective, solve_weights
 from ide.pgm.prepare import PreparedSplit
@@ -57,6 +58,42 @@ def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
         idx, dist = reference_knn(bank, photos[m], 5, 3, 2, 6, norm, 4.0, brightness, exclude[m])
         np.testing.assert_array_equal(got.index[m].numpy(), idx)
         np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
+    if margin == 0:
+        assert got.widened > 0
+
+
+@pytest.mark.parametrize("margin", [8, 0])
+@pytest.mark.parametrize("norm,brightness", [("mean", 0.0), ("mean", 0.1), ("meanstd", 0.0)])
+def test_knn_with_features_equals_brute_force(norm, brightness, margin, monkeypatch):
+    """Intensity plus two feature channels (zero where the photo is flat, so flat ties remain)."""
+    monkeypatch.setattr(search_mod, "MARGIN", margin)
+    bank, photos = _random_bank(2)
+    rng = np.random.default_rng(12)
+    fb = rng.integers(-40, 41, (2, *bank.shape)).astype(np.int16)
+    fq = rng.integers(-40, 41, (2, *photos.shape)).astype(np.int16)
+    fb[:, :3, :12] = 0  # the flat bank regions of `_random_bank` have no response either
+    fq[:, 0, :10] = 0
+    fq[:, 1] = fb[:, 5]  # the query with exact matches matches in its features too
+    feats = PatchFeatures(torch.from_numpy(fb), torch.from_numpy(fq), (0.5, 0.25), patch=5, stride=2)
+    exclude = [1, -1, 5]
+    grid = PatchGrid(bank.shape[1], bank.shape[2], 5, 3)
+    got = knn_search(
+        torch.from_numpy(bank),
+        torch.from_numpy(photos),
+        grid,
+        2,
+        6,
+        PatchMetric(norm, 4.0, brightness),
+        torch.tensor(exclude),
+        batch=2,
+        feats=feats,
+    )
+    for m in range(len(photos)):
+        ref = (fb, fq[:, m], (0.5, 0.25), 2)
+        idx, dist = reference_knn(bank, photos[m], 5, 3, 2, 6, norm, 4.0, brightness, exclude[m], ref)
+        np.testing.assert_array_equal(got.index[m].numpy(), idx)
+        np.testing.assert_allclose(got.dist[m].numpy(), dist, rtol=0, atol=2e-6)
+    assert (got.dist[1, :, 0] == 0).all()  # its own pair's patches, features included
     if margin == 0:
         assert got.widened > 0
 
@@ -105,6 +142,29 @@ def test_knn_equals_brute_force_on_real_faces(shared_data):
         idx, dist = reference_knn(bank, photos[0], 10, 5, 5, 10, norm, 4.0, brightness)
         np.testing.assert_array_equal(got.index[0].numpy(), idx)
         np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=0, atol=2e-6)
+
+
+def test_knn_with_features_equals_brute_force_on_real_faces(shared_data):
+    """Backdrop and hair ties with every representation on: flat only where the responses vanish too."""
+    split = load_split(shared_data / "CUFS", "train")
+    pick = [i for i, pid in enumerate(split.ids) if pid.startswith(("XM2VTS", "AR"))][::9][:8]
+    gray = to_gray(split.photos[pick])[:, 20:80, 10:70]
+    bank, photos = gray[1:], gray[:1]
+    feats = build_features(bank, photos, ("intensity", "dog1", "dog2", "gradient"), (1.0, 1.0, 0.5, 2.0), 10)
+    got = knn_search(
+        torch.from_numpy(bank),
+        torch.from_numpy(photos),
+        PatchGrid(60, 60, 10, 5),
+        5,
+        10,
+        PatchMetric("mean", 4.0, 0.1),
+        torch.tensor([-1]),
+        feats=feats,
+    )
+    ref = (feats.bank.numpy(), feats.query[:, 0].numpy(), feats.coef, feats.stride)
+    idx, dist = reference_knn(bank, photos[0], 10, 5, 5, 10, "mean", 4.0, brightness=0.1, feats=ref)
+    np.testing.assert_array_equal(got.index[0].numpy(), idx)
+    np.testing.assert_allclose(got.dist[0].numpy(), dist, rtol=1e-12, atol=2e-6)
 
 
 def test_grid_covers_every_pixel_and_colours_do_not_overlap():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ide.pgm.exact import INVALID
+from ide.pgm.features import PatchFeatures
 from ide.pgm.grid import PatchGrid, PatchMetric
 
 
@@ -30,6 +31,7 @@ def bank_band(
     metric: PatchMetric,
     n_pad: int,
     buf: torch.Tensor,
+    feats: PatchFeatures | None = None,
 ):
     """Normalised bank patches with top rows y_lo .. y_lo+ny-1, every x.
 
@@ -37,10 +39,12 @@ def bank_band(
     allocation for all bands (a fresh ~250 MB tensor per band spent ~15% of the search in page faults).
 
     Returns:
-        u: float32 [X, ny, n_pad, D], D = d + 1 rounded up to a multiple of 8 (aligned rows run
-            faster): columns :d the normalised patch (within a few units of fp32 roundoff, relative
-            to its norm, of the exact one; zero for padding), column d its exact squared norm (+inf
-            for padding and flat rows, which then never win), the rest zero. So one matrix product
+        u: float32 [X, ny, n_pad, D], D = e + 1 rounded up to a multiple of 8 (aligned rows run
+            faster), e = d plus the feature columns: columns :d the normalised patch (within a few
+            units of fp32 roundoff, relative to its norm, of the exact one; zero for padding),
+            columns d:e its scaled feature patches (`PatchFeatures.band`), column e the exact
+            squared norm of the whole (+inf for padding and flat rows, which then never win), the
+            rest zero. Flat rows: a constant patch whose features are all zero. So one matrix product
             with [-2q, 1, 0...] gives the keys ||b||² - 2 q·b. Under "mean" the centred patch
             only (the brightness term is added by `Band.keys`).
         flat: bool [X, ny, n] constant patches (only for mean/meanstd, where they all tie);
@@ -49,11 +53,12 @@ def bank_band(
     """
     n, _, w = bank.shape
     p, d = grid.patch, grid.dim
+    e = d + (feats.dim if feats is not None else 0)
     region = bank[:, y_lo : y_lo + ny + p - 1, :]
     x_count = w - p + 1
-    u = buf[: x_count * ny * n_pad * width(d)].view(x_count, ny, n_pad, width(d))
+    u = buf[: x_count * ny * n_pad * width(e)].view(x_count, ny, n_pad, width(e))
     u[:, :, n:] = 0.0
-    u[:, :, :n, d + 1 :] = 0.0
+    u[:, :, :n, e + 1 :] = 0.0
     body = u[:, :, :n, :d]
     body.unflatten(-1, (p, p)).copy_(region.unfold(1, p, 1).unfold(2, p, 1).permute(2, 1, 0, 3, 4))
     # Patch sums Σb and Σb² from integral images (exact integers in float64), [X, ny, n].
@@ -75,8 +80,12 @@ def bank_band(
             scale = 1.0 / (d * torch.sqrt(big_bb / d**3 + metric.floor**2))
             body.mul_(scale.unsqueeze(-1).to(torch.float32))
             norms = big_bb * scale.square()
-    u[:, :, :, d] = math.inf
-    u[:, :, :n, d] = norms.masked_fill(flat, math.inf).to(torch.float32)
+    if feats is not None:
+        f_norms, f_zero = feats.band(y_lo, ny, u[:, :, :n, d:e])
+        norms = norms + f_norms
+        flat &= f_zero
+    u[:, :, :, e] = math.inf
+    u[:, :, :n, e] = norms.masked_fill(flat, math.inf).to(torch.float32)
     mean = torch.zeros(x_count, ny, n_pad, dtype=torch.float32, device=bank.device)
     mean[:, :, :n] = (s1 / d).to(torch.float32)
     return u, flat, value, mean

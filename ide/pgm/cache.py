@@ -22,11 +22,18 @@ ALGORITHM_VERSION = 7  # 3: flat ties by offset from the query (K different phot
 # along the centred gradient (identical candidates no longer lose their weights in float32)
 # Settings that change how fast, not what: left out of the key so a GPU run reuses a CPU run's cache.
 NOT_IN_KEY = ("device", "batch")
+# Settings added later, keyed only when they differ from their default (which gives the results
+# of before they existed), so that earlier cache files stay valid.
+KEY_IF_SET = {"features": ("intensity",), "feature_weights": ()}
 
 
 def cache_key(target: PairedSplit, bank: PairedSplit, cfg: Stage1Config, leave_one_out: bool) -> str:
     """Hex key of everything the coarse sketches depend on."""
-    settings = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in NOT_IN_KEY}
+    settings = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if f.name not in NOT_IN_KEY and getattr(cfg, f.name) != KEY_IF_SET.get(f.name, object())
+    }
     payload = {
         "version": ALGORITHM_VERSION,
         "bank": bank.fingerprint(),

@@ -119,6 +119,7 @@ def rerank(
     k: int,
     origin: torch.Tensor,
     height: int,
+    extra=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact distances of candidates idx [R, C] (INVALID = none) to queries [R, d]; the k best.
 
@@ -127,13 +128,18 @@ def rerank(
         row_step: the image width W (a patch is p such rows, W apart).
         idx: int64 [R, C] flat candidate indices; query: [R, d] query patches in `exact_dtype(d)`.
         origin: int64 [R] flat corner y·W + x of each query patch; height: image height H.
+        extra: None, or a function idx [R, C] → float64 [R, C] added to the intensity distances
+            (the further representations' term, `PatchFeatures.distances`).
     Returns:
         (dist float64 [R, k], index int64 [R, k]).
     """
     p = bank_rows.shape[1]
     starts = idx.clamp_min(0).unsqueeze(-1) + torch.arange(p, device=idx.device) * row_step
     pix = bank_rows.index_select(0, starts.reshape(-1)).view(*idx.shape, p * p).to(query.dtype)
-    dist = exact_distances(pix, query, metric).masked_fill(idx < 0, math.inf)
+    dist = exact_distances(pix, query, metric)
+    if extra is not None:
+        dist = dist + extra(idx)
+    dist = dist.masked_fill(idx < 0, math.inf)
     tie = (query.sum(-1, keepdim=True) - pix.sum(-1)).abs()
     return select(dist, tie, offset2(idx, origin.unsqueeze(-1), height, row_step), idx, k)
 

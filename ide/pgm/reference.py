@@ -37,9 +37,14 @@ def reference_knn(
     floor: float,
     brightness: float = 0.0,
     exclude: int | None = None,
+    feats: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """bank uint8 [N, H, W], photo uint8 [H, W] → (index int64 [P, K], dist float64 [P, K]), P in row-major
-    grid order. `exclude`: a bank photo the photo must not use (None or -1: none)."""
+    grid order. `exclude`: a bank photo the photo must not use (None or -1: none).
+
+    feats: None, or (bank maps int [C, N, H, W], photo maps int [C, H, W], coef [C], stride) of
+    `ide.pgm.features`: the distance adds Σ_c coef_c ||F_c(q) - F_c(b)||² over the feature patches
+    sampled every stride pixels."""
     n, h, w = bank.shape
     d = patch * patch
     out_index, out_dist = [], []
@@ -61,6 +66,12 @@ def reference_knn(
             # Equal distances computed in different orders differ in the last bits; rounding to 1e-6
             # makes them tie, as they do exactly (none/mean distances are multiples of 1/d²).
             dist = np.round(dist, 6)
+            for c, wt in enumerate(feats[2] if feats is not None else ()):
+                fmaps, fphoto, s = feats[0][c], feats[1][c], feats[3]
+                fq = fphoto[y0 : y0 + patch : s, x0 : x0 + patch : s].astype(np.float64)
+                fregion = fmaps[:, y_lo : y_hi + patch, x_lo : x_hi + patch].astype(np.float64)
+                fwin = sliding_window_view(fregion, (patch, patch), axis=(1, 2))[..., ::s, ::s]
+                dist = dist + wt * ((fwin - fq) ** 2).sum((-1, -2))
             if exclude is not None and exclude >= 0:  # -1 or None: no photo left out
                 dist[exclude] = np.inf
             tie = np.abs(raw.sum() - cands_raw.sum(-1))

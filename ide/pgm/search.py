@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from ide.pgm.bands import Band, bank_band, shortlists, width
 from ide.pgm.exact import best_flats, exact_dtype, flat_table, query_vectors, rerank
+from ide.pgm.features import PatchFeatures
 from ide.pgm.grid import PatchGrid, PatchMetric
 
 MARGIN = 8  # shortlist length S = K + MARGIN
@@ -81,6 +82,7 @@ def knn_search(
     batch: int = 64,
     progress: bool = False,
     cache: dict | None = None,
+    feats: PatchFeatures | None = None,
 ) -> Neighbours:
     """Exact K nearest bank patches of every grid patch of every query.
 
@@ -93,6 +95,9 @@ def knn_search(
         batch: queries per matrix product.
         cache: a dict the caller keeps for one bank, grid and metric; the bank side's flat-candidate
             tables are kept in it and reused by later calls (None: nothing kept).
+        feats: further representations of the patches (`ide.pgm.features`, bank and these
+            queries), whose weighted squared distances add to the intensity distance; None:
+            intensity only. The cache must belong to the same bank features.
     Returns:
         `Neighbours` with index/dist [M, P, K].
     """
@@ -111,13 +116,14 @@ def knn_search(
     dist = torch.empty(m, grid.count, k, dtype=torch.float64, device=dev)
     widened = 0
     ny_max = min(2 * search + 1, h - p + 1)
-    buf = torch.empty((w - p + 1) * ny_max * n_pad * width(d), dtype=torch.float32, device=dev)
+    e = d + (feats.dim if feats is not None else 0)
+    buf = torch.empty((w - p + 1) * ny_max * n_pad * width(e), dtype=torch.float32, device=dev)
     for gy, y0 in enumerate(tqdm(grid.ys, desc="stage 1 search", unit="row", disable=not progress)):
         y_lo, y_hi = window(y0, h - p, search)
         band = Band(
             y_lo,
             y_hi - y_lo + 1,
-            *bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad, buf),
+            *bank_band(bank, y_lo, y_hi - y_lo + 1, grid, metric, n_pad, buf, feats),
             [window(x0, w - p, search) for x0 in grid.xs],
             n_pad,
             metric.brightness * d if metric.norm == "mean" else 0.0,
@@ -125,6 +131,15 @@ def knn_search(
         rows = slice(gy * g, (gy + 1) * g)
         qint = qpix[:, rows].to(torch.int64)  # [M, G, d]
         q32, qn, qmean = query_vectors(qint, metric)
+        qf = None
+        if feats is not None:  # the feature columns join the vectors and norms
+            corners = torch.arange(m, device=dev).view(m, 1) * (h * w) + torch.tensor(
+                [y0 * w + x0 for x0 in grid.xs], device=dev
+            )
+            qf = feats.gather(feats.query, corners)  # [M, G, C, s²]
+            q32 = torch.cat([q32, feats.scaled(qf)], -1)
+            qn = qn + feats.norms(qf)
+            qf = qf.reshape(m * g, *qf.shape[2:])
         approx, cand = shortlists(band, q32, qmean, exclude, chunk, s, batch, h, w)
         # Flat candidates skip the keys; the best by the ranking rule join the shortlist (with room
         # for one excluded bank photo's: up to (2·search+1)·ny of one value).
@@ -147,7 +162,9 @@ def knn_search(
             flats = best_flats(fl_index, fl_value, fl_off2, qint[qs].sum(-1), d, exclude[qs], h * w, k)
             part = torch.cat([cand[qs], flats], -1).reshape(-1, s + flats.shape[-1])
             rr = slice(q0 * g, qs.stop * g)
-            best_d[rr], best_i[rr] = rerank(bank_rows, w, part, q64[rr], metric, k, origin[rr], h)
+            best_d[rr], best_i[rr] = rerank(
+                bank_rows, w, part, q64[rr], metric, k, origin[rr], h, _feature_term(feats, qf, rr)
+            )
             parts.append(part)
         merged = torch.cat(parts)  # [M·G, S + flats]
         widened += _prove(
@@ -167,10 +184,22 @@ def knn_search(
             k,
             h,
             w,
+            _feature_term(feats, qf),
         )
         index[:, rows] = best_i.view(m, g, k)
         dist[:, rows] = best_d.view(m, g, k)
     return Neighbours(index=index, dist=dist, widened=widened)
+
+
+def _feature_term(feats: PatchFeatures | None, qf: torch.Tensor | None, rows: slice | None = None):
+    """The feature distances (`PatchFeatures.distances`) of query rows `rows` (qf [M·G, C, s²]) to
+    candidates idx, as a function idx → float64, for `rerank`; None without features. With rows
+    None, a function of (rows, idx)."""
+    if feats is None:
+        return None
+    if rows is None:
+        return lambda r: lambda idx: feats.distances(qf[r], idx)
+    return lambda idx: feats.distances(qf[rows], idx)
 
 
 def _prove(
@@ -190,6 +219,7 @@ def _prove(
     k: int,
     h: int,
     w: int,
+    feature_term=None,
 ) -> int:
     """Check every row's shortlist; redo in place (best_d, best_i) the rows the check cannot clear.
 
@@ -198,7 +228,8 @@ def _prove(
     With T the exact K-th key of the shortlist, D_K = T + ||q||² and R = ||q|| + sqrt(D_K + θ):
     a candidate with ||b|| > R has k_c > T; one with ||b|| ≤ R has k_c > T when
     a_S - T > eps·(||q|| + R)². Rows failing that get every candidate with a_c ≤ T + eps·(||q|| + R)²
-    re-ranked exactly. Returns the number of such rows.
+    re-ranked exactly (with `feature_term(rows)`, the features' term, added to their distances). Returns
+    the number of such rows.
     Under "mean" with brightness, q and b are the centred patches and the keys carry β(q̄ - b̄)²
     (β = α·d), added in fp32 from fp32 means (each within 255·2⁻²⁴ of the exact one). A candidate
     that can beat T has β(q̄ - b̄)² ≤ D_K, so that term is off by at most
@@ -222,7 +253,9 @@ def _prove(
         r = torch.nonzero(keys.double() <= dk[row] - qn[row] + bound[row]).squeeze(1)
         extra = band.to_index(gx, r, h, w)
         allidx = torch.unique(torch.cat([merged[row], extra]))
+        one = slice(row, row + 1)
+        term = None if feature_term is None else feature_term(one)
         best_d[row], best_i[row] = rerank(
-            bank_rows, w, allidx[None], q64[row : row + 1], metric, k, origin[row : row + 1], h
+            bank_rows, w, allidx[None], q64[one], metric, k, origin[one], h, term
         )
     return len(fail)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from ide.config import Stage1Config
 from ide.errors import UserError
+from ide.pgm.features import PatchFeatures, bank_features
 from ide.pgm.grid import PatchGrid, PatchMetric
 from ide.pgm.mwf import solve_weights
 from ide.pgm.search import Neighbours, knn_search, min_candidates
@@ -95,11 +96,13 @@ def synthesize(
     grid: PatchGrid,
     cfg: Stage1Config,
     progress: bool = False,
+    feats: PatchFeatures | None = None,
 ) -> torch.Tensor:
     """Weights and blending for found neighbours. uint8 tensors [N|M, H, W] → uint8 [M, H, W].
 
     Each output pixel is the `grid.blend_window`-weighted mean of the sketch patches over it (a
-    convex combination of candidate sketch pixels).
+    convex combination of candidate sketch pixels). With `feats` (the search's), the MWF photo
+    term also holds the weighted feature residuals: G += Σ_c coef_c R_c R_cᵀ.
     """
     dev = photos.device
     metric = metric_of(cfg)
@@ -122,6 +125,8 @@ def synthesize(
         cand_photo = rows_p.index_select(0, rows).view(shape).to(torch.float32)
         gram = metric.fidelity_gram(cand_photo, x)
         del cand_photo
+        if feats is not None:
+            gram += _feature_gram(feats, index, pix[:, 0], start, grid.height * w)
         cand_sketch = rows_s.index_select(0, rows).view(shape).to(torch.float32)
         wts = solve_weights(gram, cand_sketch, pix, grid.height * w, blocks, cfg.lam, cfg.iters)
         z = (wts.unsqueeze(-2) @ cand_sketch).squeeze(-2)  # [P, B, d], patches in colour order
@@ -130,10 +135,26 @@ def synthesize(
     return out
 
 
+def _feature_gram(
+    feats: PatchFeatures, index: torch.Tensor, corner: torch.Tensor, start: int, hw: int
+) -> torch.Tensor:
+    """Σ_c coef_c (F_c(b_k) - F_c(x))·(F_c(b_l) - F_c(x)): float64 [P, B, K, K] for candidates
+    index [P, B, K] of query photos start .. start+B-1 at patch corners corner [P]."""
+    q_corner = corner.view(-1, 1) + hw * torch.arange(start, start + index.shape[1], device=index.device)
+    qf = feats.gather(feats.query, q_corner)  # [P, B, C, s²]
+    total = None
+    for c, wt in enumerate(feats.coef):
+        fb = feats.gather(feats.bank[c : c + 1], index)[..., 0, :]  # [P, B, K, s²]
+        r = fb - qf[:, :, c].unsqueeze(2)
+        part = wt * (r @ r.transpose(-1, -2))
+        total = part if total is None else total + part
+    return total
+
+
 class Stage1:
     """Stage 1 with one training bank, kept between calls: the bank on the compute device and the
     bank-side search data (`knn_search`'s cache), so that sketching one photo at a time does not
-    redo the bank's work for every photo.
+    redo the bank's work for every photo (the bank's feature maps too, with stage1.features).
 
     Args:
         bank_photos: uint8 [N, H, W] prepared training photos (`ide.pgm.prepare.prepare_photos`).
@@ -146,6 +167,7 @@ class Stage1:
         self.cfg = cfg
         self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cache: dict = {}
+        self._feats: PatchFeatures | None = None
 
     def __call__(
         self, photos: np.ndarray, exclude: Sequence[int | None] | None = None, progress: bool = False
@@ -168,7 +190,10 @@ class Stage1:
                 for a in (self.bank_photos, self.bank_sketches)
             )
             self._cache = {}
+            self._feats = bank_features(self.bank_photos, cfg.features, cfg.feature_weights, cfg.patch, dev)
+            self._feats = None if self._feats is None else self._feats.with_norms()
         bank_p, bank_s = self._tensors
+        feats = None if self._feats is None else self._feats.for_queries(photos)
         query = torch.from_numpy(np.ascontiguousarray(photos)).to(dev)
         nbrs = knn_search(
             bank_p,
@@ -181,8 +206,9 @@ class Stage1:
             batch=cfg.batch,
             progress=progress,
             cache=self._cache,
+            feats=feats,
         )
-        return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress).cpu().numpy()
+        return synthesize(bank_p, bank_s, query, nbrs, grid, cfg, progress, feats).cpu().numpy()
 
 
 def coarse_sketches(
