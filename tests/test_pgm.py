@@ -35,6 +35,21 @@ def _random_bank(seed, n=8, h=31, w=27):
     return bank, photos
 
 
+def _knn_5x3(bank, photos, grid, norm, brightness, exclude, feats=None):
+    """`knn_search` of the brute-force tests: search ±2 px, K = 6, patch metric (norm, 4, brightness)."""
+    return knn_search(
+        torch.from_numpy(bank),
+        torch.from_numpy(photos),
+        grid,
+        2,
+        6,
+        PatchMetric(norm, 4.0, brightness),
+        torch.tensor(exclude),
+        batch=2,
+        feats=feats,
+    )
+
+
 @pytest.mark.parametrize(
     "norm,brightness", [("none", 0.0), ("mean", 0.0), ("mean", 0.01), ("mean", 0.1), ("meanstd", 0.0)]
 )
@@ -44,16 +59,7 @@ def test_knn_equals_brute_force(norm, brightness, margin, monkeypatch):
     bank, photos = _random_bank(1)
     exclude = [2, -1, 5]
     grid = PatchGrid(bank.shape[1], bank.shape[2], 5, 3)
-    got = knn_search(
-        torch.from_numpy(bank),
-        torch.from_numpy(photos),
-        grid,
-        2,
-        6,
-        PatchMetric(norm, 4.0, brightness),
-        torch.tensor(exclude),
-        batch=2,
-    )
+    got = _knn_5x3(bank, photos, grid, norm, brightness, exclude)
     for m in range(len(photos)):
         idx, dist = reference_knn(bank, photos[m], 5, 3, 2, 6, norm, 4.0, brightness, exclude[m])
         np.testing.assert_array_equal(got.index[m].numpy(), idx)
@@ -77,17 +83,7 @@ def test_knn_with_features_equals_brute_force(norm, brightness, margin, monkeypa
     feats = PatchFeatures(torch.from_numpy(fb), torch.from_numpy(fq), (0.5, 0.25), patch=5, stride=2)
     exclude = [1, -1, 5]
     grid = PatchGrid(bank.shape[1], bank.shape[2], 5, 3)
-    got = knn_search(
-        torch.from_numpy(bank),
-        torch.from_numpy(photos),
-        grid,
-        2,
-        6,
-        PatchMetric(norm, 4.0, brightness),
-        torch.tensor(exclude),
-        batch=2,
-        feats=feats,
-    )
+    got = _knn_5x3(bank, photos, grid, norm, brightness, exclude, feats)
     for m in range(len(photos)):
         ref = (fb, fq[:, m], (0.5, 0.25), 2)
         idx, dist = reference_knn(bank, photos[m], 5, 3, 2, 6, norm, 4.0, brightness, exclude[m], ref)
