@@ -11,9 +11,7 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tqdm import tqdm
 from ide.data.folders import _index_folder, subset_of
 from ide.data.io import read_image
 from ide.errors import UserError
+from ide.fileio import write_text
 from ide.metrics import score_batch
 from ide.metrics.recognition import NLDAOptions, format_nlda, resolve_train, score_pairs
 from ide.metrics.sharpness import laplacian_energy
@@ -147,20 +146,6 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _finite_or_none(obj):
     """JSON has no Infinity: the PSNR of identical images (+inf) is written as null."""
     if isinstance(obj, float):
@@ -274,6 +259,6 @@ def write_report(
     None skips a file. PSNR +inf (identical images) is written as null."""
     if json_path:
         doc = {**summary, "provenance": prov}
-        _write_atomic(json_path, json.dumps(_finite_or_none(doc), indent=1, allow_nan=False) + "\n")
+        write_text(json_path, json.dumps(_finite_or_none(doc), indent=1, allow_nan=False) + "\n")
     if csv_path:
-        _write_atomic(csv_path, _csv_text(summary))
+        write_text(csv_path, _csv_text(summary))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ide.config import Stage1Config
 from ide.data.folders import PairedSplit
+from ide.fileio import atomic_write
 from ide.pgm.prepare import PreparedSplit
 from ide.pgm.synthesis import coarse_sketches
 
@@ -45,16 +44,7 @@ def cache_key(target: PairedSplit, bank: PairedSplit, cfg: Stage1Config, leave_o
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 def cached_coarse(
