@@ -147,11 +147,11 @@ def refine_eyes(gray: np.ndarray, left, right, reference: Reference) -> tuple[np
             5,
         )
     except cv2.error:  # no convergence
-        return *given, False
+        return *given, None
     fitted = [warp.astype(np.float64) @ (cx - x0, cy - y0, 1.0) for cx, cy in centres]
     moved = max(np.hypot(*(f - t)) for f, t in zip(fitted, (target[:2], target[2:])))
     limit = REFINE_SURE_MOVE if cc >= REFINE_SURE_CC else REFINE_MAX_MOVE
     if cc < REFINE_MIN_CC or not np.isfinite(moved) or moved > limit * (target[2] - target[0]):
-        return *given, False
+        return *given, None
     back = cv2.invertAffineTransform(matrix)
-    return apply(back, fitted[0]), apply(back, fitted[1]), True
+    return apply(back, fitted[0]), apply(back, fitted[1]), float(cc)
